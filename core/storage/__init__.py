@@ -1,0 +1,1 @@
+"""Persistence: one SQLAlchemy URL for candles, runs, forecasts, flags, metrics and models."""
