@@ -59,7 +59,9 @@ def frame_from_ohlcv(rows: list[list[float]] | np.ndarray) -> pd.DataFrame:
         return empty_frame()
     array = np.asarray(rows, dtype="float64")
     if array.ndim != 2 or array.shape[1] < 6:
-        raise DataError(f"OHLCV rows must have 6 columns [ms, o, h, l, c, v], got shape {array.shape}")
+        raise DataError(
+            f"OHLCV rows must have 6 columns [ms, o, h, l, c, v], got shape {array.shape}"
+        )
     index = pd.DatetimeIndex(pd.to_datetime(array[:, 0].astype("int64"), unit="ms", utc=True))
     frame = pd.DataFrame(array[:, 1:6], columns=list(OHLCV_COLUMNS), index=index)
     frame.index.name = "timestamp"
@@ -69,7 +71,7 @@ def frame_from_ohlcv(rows: list[list[float]] | np.ndarray) -> pd.DataFrame:
 
 def to_ohlcv_rows(frame: pd.DataFrame) -> list[list[float]]:
     """The inverse of `frame_from_ohlcv` (milliseconds since the epoch first)."""
-    ms = frame.index.asi8 // 1_000_000
+    ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8
     values = frame[list(OHLCV_COLUMNS)].to_numpy(dtype="float64")
     return [[int(t), *map(float, row)] for t, row in zip(ms, values, strict=True)]
 
@@ -87,3 +89,9 @@ def require_frame(frame: pd.DataFrame, what: str = "candles") -> pd.DataFrame:
     if "synthetic" not in frame.columns:
         frame = frame.assign(synthetic=False)
     return frame
+
+
+def as_utc(value: object) -> pd.Timestamp:
+    """A timestamp in UTC; naive values (as SQLite returns them) are taken to be UTC."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")

@@ -1,0 +1,1 @@
+"""Recurrent models: the cell contract, model assembly around a cell, training, persistence."""

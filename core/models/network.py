@@ -1,0 +1,283 @@
+"""A recurrent network as a `Forecaster`: candles in, `horizon` target values out.
+
+Data path (shapes for window W, horizon H, C input channels, K known channels):
+  candles -> causal channels `[n, C]` (features.py) -> standardised with a scaler fitted on the
+  training rows -> input windows `[samples, W, C]` + calendar of the forecast steps `[samples, H, K]`
+  -> network -> standardised model-space targets `[samples, H]` -> inverse scaling -> inverse
+  transform (exact) -> target values `[samples, H]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from candlecast.core.config import CellConfig, ModelConfig, TrainingConfig
+from candlecast.core.errors import DataError, ModelError
+from candlecast.core.features import calendar_features, input_channels
+from candlecast.core.models.builder import Architecture, build_model, make_loss, make_optimizer
+from candlecast.core.models.bundle import load_bundle, save_bundle
+from candlecast.core.models.cell import Cell
+from candlecast.core.models.training import TrainingReport, fit, seed_everything
+from candlecast.core.scaling import (
+    Standardizer,
+    apply_standardizer,
+    fit_standardizer,
+    invert_standardizer,
+)
+from candlecast.core.targets import get_transform
+from candlecast.core.timeframes import timeframe_offset
+from candlecast.core.windows import future_values, input_windows, training_origins
+
+FORMAT_VERSION = 1
+
+
+class NetworkForecaster:
+    """One cell, one head, one series (or several: see `fit_many`)."""
+
+    family = "network"
+
+    def __init__(
+        self,
+        cell: Cell | None,
+        cells: Mapping[str, Cell],
+        cell_config: CellConfig,
+        model: ModelConfig,
+        training: TrainingConfig,
+        timeframe: str,
+    ) -> None:
+        self.cell = cell
+        self.cells = cells
+        self.cell_config = cell_config
+        self.model_config = model
+        self.training = training
+        self.timeframe = timeframe
+        self.name = cell_config.id
+        self.horizon = model.horizon
+        self.window = model.window
+        self.head = model.head
+        self.transform = get_transform(model.resolved_transform)
+        self.features = list(model.features)
+        self.keras_model: Any = None
+        self.input_scaler: Standardizer | None = None
+        self.target_scaler: Standardizer | None = None
+        self.channel_names: list[str] = []
+        self.report: TrainingReport | None = None
+        self.fit_count = 0
+
+    # ---- data --------------------------------------------------------------------------------
+    @property
+    def known(self) -> int:
+        """Known-in-advance channels per forecast step (the calendar), 0 when none."""
+        if "calendar" not in self.features:
+            return 0
+        return calendar_features(
+            pd.DatetimeIndex([pd.Timestamp(0, tz="UTC")]), self.timeframe
+        ).shape[1]
+
+    def _channels(self, frame: pd.DataFrame, y: pd.Series) -> np.ndarray:
+        channels, names = input_channels(frame, y, self.transform, self.features, self.timeframe)
+        self.channel_names = names
+        return channels  # [n, C]
+
+    def _future_known(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
+        """Calendar features of the H steps after each origin: `[len(origins), H, K]`."""
+        step = timeframe_offset(self.timeframe)
+        base = pd.DatetimeIndex(frame.index)[origins]
+        times = [base + step * (k + 1) for k in range(self.horizon)]
+        stacked = np.stack(
+            [calendar_features(pd.DatetimeIndex(t), self.timeframe) for t in times], 1
+        )
+        return stacked  # [len(origins), H, K]
+
+    def _inputs(
+        self, frame: pd.DataFrame, channels: np.ndarray, origins: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        scaled = apply_standardizer(self.input_scaler, channels)
+        inputs = {"history": input_windows(scaled, origins, self.window).astype("float32")}
+        if self.known and self.head != "seq2seq":
+            inputs["future"] = self._future_known(frame, origins).astype("float32")
+        return inputs
+
+    def _targets(self, y: np.ndarray, channels: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        if self.head == "seq2seq":
+            # next-step target channel at every window position: [samples, W]
+            nxt = input_windows(channels[:, :1], origins + 1, self.window)[..., 0]
+            return nxt
+        return self.transform.encode(
+            future_values(y, origins, self.horizon), y[origins]
+        )  # [samples, H]
+
+    def _check(self, frame: pd.DataFrame, y: pd.Series) -> None:
+        if len(frame) != len(y):
+            raise DataError(
+                f"frame ({len(frame)} rows) and target ({len(y)} values) differ in length"
+            )
+        if not np.all(np.isfinite(y.to_numpy(dtype="float64"))):
+            raise DataError("the target has NaN or infinite values; validate the candles first")
+
+    # ---- Forecaster protocol -------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, y: pd.Series, *, warm: bool = False) -> TrainingReport:
+        """Train on all of `frame`/`y`. `warm=True` continues the current weights and scalers."""
+        self._check(frame, y)
+        if warm and self.keras_model is None:
+            raise ModelError(f"{self.name}: warm start needs a trained or loaded model")
+        seed_everything(self.training.seed)
+        values = y.to_numpy(dtype="float64")
+        channels = self._channels(frame, y)
+        origins = training_origins(len(values), self.window, self.horizon)
+        if self.head == "seq2seq":
+            origins = origins[origins + 1 < len(values)]
+        if self.training.max_windows:
+            origins = origins[-self.training.max_windows :]
+        synthetic = (
+            frame["synthetic"].to_numpy(dtype=bool)
+            if "synthetic" in frame
+            else np.zeros(len(values), bool)
+        )
+        weights = (~future_values(synthetic, origins, self.horizon).any(axis=1)).astype("float32")
+        if not warm:
+            rows = np.arange(1, origins[-1] + 1)
+            self.input_scaler = fit_standardizer(channels[rows], weights=~synthetic[rows])
+        raw_targets = self._targets(values, channels, origins)
+        if self.head == "seq2seq":
+            targets = (raw_targets - self.input_scaler.mean[0]) / self.input_scaler.std[0]
+        else:
+            if not warm:
+                self.target_scaler = fit_standardizer(raw_targets, weights=weights)
+            targets = apply_standardizer(self.target_scaler, raw_targets)
+        inputs = self._inputs(frame, channels, origins)
+        if not warm:
+            if self.cell is None:
+                raise ModelError(f"{self.name}: no cell plugin to build a model from")
+            arch = Architecture(
+                head=self.head,
+                window=self.window,
+                horizon=self.horizon,
+                channels=channels.shape[1],
+                known=self.known,
+                units=self.cell_config.units,
+                layers=self.cell_config.layers,
+                dropout=self.cell_config.dropout,
+                activation=self.cell_config.activation,
+                params=self.cell_config.params,
+            )
+            self.keras_model = build_model(self.cell, self.cells, arch)
+        epochs = (
+            self.training.warm_start_epochs
+            if warm and self.training.warm_start_epochs
+            else self.training.epochs
+        )
+        self.report = fit(
+            self.keras_model,
+            inputs,
+            targets.astype("float32"),
+            weights,
+            loss=make_loss(self.model_config.loss),
+            optimizer=make_optimizer(self.model_config.optimizer, self.model_config.learning_rate),
+            epochs=epochs,
+            batch_size=self.training.batch_size,
+            patience=self.training.patience,
+            validation_fraction=self.training.validation_fraction,
+            gap=self.horizon,
+            compile_model=True,
+        )
+        self.fit_count += 1
+        return self.report
+
+    def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins: Sequence[int]) -> np.ndarray:
+        """`[len(origins), horizon]` forecasts in target units."""
+        if self.keras_model is None or self.input_scaler is None:
+            raise ModelError(f"{self.name}: predict before fit (no trained or loaded model)")
+        self._check(frame, y)
+        origins = np.asarray(origins, dtype="int64")
+        if len(origins) == 0:
+            return np.zeros((0, self.horizon))
+        values = y.to_numpy(dtype="float64")
+        channels = self._channels(frame, y)
+        inputs = self._inputs(frame, channels, origins)
+        if self.head == "seq2seq":
+            z = self._iterate(frame, inputs["history"], origins)
+        else:
+            scaled = np.asarray(
+                self.keras_model.predict(inputs, verbose=0, batch_size=1024), dtype="float64"
+            )
+            z = invert_standardizer(self.target_scaler, scaled)
+        return self.transform.decode(z, values[origins])
+
+    def _iterate(self, frame: pd.DataFrame, history: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """seq2seq: feed each predicted step back in; returns model-space targets `[n, H]`."""
+        mean0, std0 = self.input_scaler.mean[0], self.input_scaler.std[0]
+        known = None
+        if self.known:
+            future = self._future_known(frame, origins)  # [n, H, K] raw calendar
+            k = future.shape[2]
+            known = (future - self.input_scaler.mean[1 : 1 + k]) / self.input_scaler.std[1 : 1 + k]
+        window = history.astype("float32").copy()
+        steps = np.zeros((len(origins), self.horizon))
+        for k in range(self.horizon):
+            out = np.asarray(self.keras_model({"history": window}, training=False))  # [n, W]
+            nxt = out[:, -1]
+            steps[:, k] = nxt * std0 + mean0
+            row = np.zeros((len(origins), 1, window.shape[2]), dtype="float32")
+            row[:, 0, 0] = nxt
+            if known is not None:
+                row[:, 0, 1 : 1 + known.shape[2]] = known[:, k]
+            window = np.concatenate([window[:, 1:], row], axis=1)
+        if self.transform.relative:
+            return np.cumsum(steps, axis=1)
+        return steps
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def preprocessing(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "name": self.name,
+            "cell": self.cell_config.model_dump(mode="json"),
+            "model": self.model_config.model_dump(mode="json"),
+            "training": self.training.model_dump(mode="json"),
+            "timeframe": self.timeframe,
+            "channels": self.channel_names,
+            "input_scaler": self.input_scaler.to_dict() if self.input_scaler else None,
+            "target_scaler": self.target_scaler.to_dict() if self.target_scaler else None,
+        }
+
+    def save(self, path: Path) -> Path:
+        if self.keras_model is None:
+            raise ModelError(f"{self.name}: nothing to save (not trained)")
+        return save_bundle(path, self.keras_model, self.preprocessing())
+
+    @classmethod
+    def load(cls, path: Path, cells: Mapping[str, Cell] | None = None) -> NetworkForecaster:
+        """Load a saved network (safe mode). `cells` lets a later warm start rebuild nothing."""
+        keras_model, meta = load_bundle(path)
+        if meta.get("format") != FORMAT_VERSION:
+            raise ModelError(
+                f"model {str(path)!r} has format {meta.get('format')}, expected {FORMAT_VERSION}"
+            )
+        cell_config = CellConfig.model_validate(meta["cell"])
+        forecaster = cls(
+            (cells or {}).get(cell_config.name),
+            cells or {},
+            cell_config,
+            ModelConfig.model_validate(meta["model"]),
+            TrainingConfig.model_validate(meta["training"]),
+            meta["timeframe"],
+        )
+        forecaster.keras_model = keras_model
+        forecaster.channel_names = meta["channels"]
+        forecaster.input_scaler = Standardizer.from_dict(meta["input_scaler"])
+        if meta.get("target_scaler"):
+            forecaster.target_scaler = Standardizer.from_dict(meta["target_scaler"])
+        expected = (forecaster.window, len(forecaster.channel_names))
+        got = tuple(keras_model.inputs[0].shape[1:])
+        if got != expected:
+            raise ModelError(
+                f"model {str(path)!r} takes inputs {got} but its metadata says {expected}: "
+                "the file and its metadata do not match"
+            )
+        return forecaster

@@ -1,0 +1,125 @@
+"""Training a Keras model: chronological validation tail, early stopping, fixed seeds."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from candlecast.core.errors import ModelError
+
+
+@dataclass
+class TrainingReport:
+    epochs: int
+    best_epoch: int
+    train_loss: float
+    val_loss: float | None
+    seconds: float
+    samples: int
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples * self.epochs / self.seconds if self.seconds > 0 else 0.0
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds, and deterministic TensorFlow ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    with contextlib.suppress(AttributeError):  # older TensorFlow has no switch
+        tf.config.experimental.enable_op_determinism()
+
+
+def configure_threads(threads: int | None) -> None:
+    """Size TensorFlow's pools (before TF starts executing; later calls are no-ops)."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    except RuntimeError:
+        pass  # already initialised: the pools keep their size
+
+
+def split_validation(n: int, fraction: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chronological split: the last `fraction` of samples validate, `gap` samples dropped
+    between the parts so validation targets never overlap training targets."""
+    n_val = round(n * fraction)
+    if fraction <= 0 or n_val < 1 or n - n_val - gap < 1:
+        return np.arange(n), np.arange(0)
+    return np.arange(n - n_val - gap), np.arange(n - n_val, n)
+
+
+def fit(
+    model: Any,
+    inputs: dict[str, np.ndarray],
+    targets: np.ndarray,
+    weights: np.ndarray,
+    *,
+    loss: Any,
+    optimizer: Any,
+    epochs: int,
+    batch_size: int,
+    patience: int,
+    validation_fraction: float,
+    gap: int,
+    compile_model: bool = True,
+) -> TrainingReport:
+    """Train in place; the best weights by validation loss are restored."""
+    import keras
+
+    n = len(targets)
+    if n < 2:
+        raise ModelError(
+            f"only {n} training sample(s): need at least 2 (more history, smaller window)"
+        )
+    train_idx, val_idx = split_validation(n, validation_fraction, gap)
+    if compile_model:
+        model.compile(optimizer=optimizer, loss=loss)
+    take = lambda idx: {k: v[idx] for k, v in inputs.items()}  # noqa: E731
+    validation = None
+    callbacks = []
+    if len(val_idx):
+        validation = (take(val_idx), targets[val_idx], weights[val_idx])
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            )
+        )
+    started = time.perf_counter()
+    history = model.fit(
+        take(train_idx),
+        targets[train_idx],
+        sample_weight=weights[train_idx],
+        validation_data=validation,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - started
+    losses = {k: [float(x) for x in v] for k, v in history.history.items()}
+    train_loss = losses.get("loss", [float("nan")])
+    val_loss = losses.get("val_loss")
+    best = int(np.nanargmin(val_loss)) if val_loss else len(train_loss) - 1
+    if not np.isfinite(train_loss[-1]):
+        raise ModelError("training diverged (loss is NaN or infinite); lower learning_rate")
+    return TrainingReport(
+        epochs=len(train_loss),
+        best_epoch=best + 1,
+        train_loss=train_loss[best],
+        val_loss=val_loss[best] if val_loss else None,
+        seconds=seconds,
+        samples=len(train_idx),
+        history=losses,
+    )

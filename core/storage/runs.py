@@ -1,0 +1,280 @@
+"""Runs and what they produced: forecasts (with interval bounds) and backtest metrics.
+
+Natural keys make re-running safe: a forecast is (series, model, issued_at, step), so the same
+data forecast twice updates the same rows instead of adding new ones. `record_run` writes one
+run's rows in one transaction: a failure leaves no partial rows of that run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from candlecast.core.candles import as_utc
+from candlecast.core.results import RunResults
+from candlecast.core.storage.schema import metadata
+from candlecast.core.storage.upsert import upsert_rows
+
+TS = sa.DateTime(timezone=True)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("started", TS, nullable=False),
+    sa.Column("finished", TS),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("versions", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+)
+
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("series", sa.String(200), primary_key=True),
+    sa.Column("model", sa.String(100), primary_key=True),
+    sa.Column("issued_at", TS, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("target_time", TS, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("family", sa.String(20), nullable=False),
+    sa.Column("champion", sa.Boolean, nullable=False),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("run_id", sa.String(64), nullable=False),
+)
+
+forecast_intervals = sa.Table(
+    "forecast_intervals",
+    metadata,
+    sa.Column("series", sa.String(200), primary_key=True),
+    sa.Column("model", sa.String(100), primary_key=True),
+    sa.Column("issued_at", TS, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("level", sa.Float, primary_key=True),
+    sa.Column("lower", sa.Float, nullable=False),
+    sa.Column("upper", sa.Float, nullable=False),
+)
+
+backtest_metrics = sa.Table(
+    "backtest_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("series", sa.String(200), primary_key=True),
+    sa.Column("model", sa.String(100), primary_key=True),
+    sa.Column("metric", sa.String(40), primary_key=True),
+    sa.Column("value", sa.Float),
+)
+
+TABLES = (runs, forecasts, forecast_intervals, backtest_metrics)
+
+
+def _ts(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def forecast_rows(results: RunResults) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(point rows, interval rows) of a run, ready for the tables above."""
+    points, intervals = [], []
+    for outcome in results.series:
+        for model in outcome.models.values():
+            frame = model.forecast
+            if frame is None or frame.empty:
+                continue
+            levels = sorted(int(c.split("_")[1]) for c in frame.columns if c.startswith("lower_"))
+            for row in frame.itertuples(index=False):
+                key = {
+                    "series": outcome.id,
+                    "model": model.model,
+                    "issued_at": _ts(outcome.origin),
+                    "step": int(row.step),
+                }
+                points.append(
+                    key
+                    | {
+                        "target_time": _ts(row.target_time),
+                        "value": float(row.value),
+                        "family": model.family,
+                        "champion": model.model == outcome.champion,
+                        "model_version": model.version,
+                        "run_id": results.run_id,
+                    }
+                )
+                for pct in levels:
+                    lower, upper = getattr(row, f"lower_{pct}"), getattr(row, f"upper_{pct}")
+                    if _float(lower) is None or _float(upper) is None:
+                        continue
+                    intervals.append(
+                        key | {"level": pct / 100, "lower": float(lower), "upper": float(upper)}
+                    )
+    return points, intervals
+
+
+def metric_rows(results: RunResults) -> list[dict[str, Any]]:
+    board = results.metrics()
+    rows = []
+    if board.empty:
+        return rows
+    numeric = [c for c in board.columns if c not in ("run_id", "series", "model", "family")]
+    for record in board.to_dict("records"):
+        for metric in numeric:
+            value = record.get(metric)
+            if isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, (int, float)):
+                rows.append(
+                    {
+                        "run_id": results.run_id,
+                        "series": record["series"],
+                        "model": record["model"],
+                        "metric": metric,
+                        "value": _float(value),
+                    }
+                )
+    return rows
+
+
+def run_row(results: RunResults) -> dict[str, Any]:
+    summary = {
+        "series": [
+            {
+                "id": s.id,
+                "champion": s.champion,
+                "champion_reason": s.champion_reason,
+                "origin": str(s.origin) if s.origin is not None else None,
+                "models": sorted(s.models),
+                "flags": len(s.flags),
+                "quality": s.quality,
+                "timings": s.timings,
+                "error": s.error,
+            }
+            for s in results.series
+        ],
+        "timings": results.timings,
+    }
+    return {
+        "run_id": results.run_id,
+        "started": _ts(results.started),
+        "finished": _ts(results.finished),
+        "status": results.status,
+        "config_hash": results.config_hash,
+        "config": json.dumps(results.config, sort_keys=True, default=str),
+        "versions": json.dumps(results.versions, sort_keys=True),
+        "summary": json.dumps(summary, sort_keys=True, default=str),
+    }
+
+
+class RunStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def create(self) -> None:
+        metadata.create_all(self.engine, tables=list(TABLES))
+
+    def record(self, results: RunResults, conn: sa.Connection | None = None) -> dict[str, int]:
+        """Write the run, its forecasts, intervals and metrics; one transaction."""
+        points, intervals = forecast_rows(results)
+        metrics_ = metric_rows(results)
+
+        def write(c: sa.Connection) -> dict[str, int]:
+            upsert_rows(c, runs, [run_row(results)], ["run_id"])
+            return {
+                "forecasts": upsert_rows(
+                    c, forecasts, points, ["series", "model", "issued_at", "step"]
+                ),
+                "intervals": upsert_rows(
+                    c,
+                    forecast_intervals,
+                    intervals,
+                    ["series", "model", "issued_at", "step", "level"],
+                ),
+                "metrics": upsert_rows(
+                    c, backtest_metrics, metrics_, ["run_id", "series", "model", "metric"]
+                ),
+            }
+
+        if conn is not None:
+            return write(conn)
+        with self.engine.begin() as c:
+            return write(c)
+
+    def list_runs(self, limit: int = 20) -> pd.DataFrame:
+        query = (
+            sa.select(
+                runs.c.run_id, runs.c.started, runs.c.finished, runs.c.status, runs.c.config_hash
+            )
+            .order_by(runs.c.started.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).mappings().all())
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        for key in ("config", "versions", "summary"):
+            out[key] = json.loads(out[key])
+        return out
+
+    def latest_run_id(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(runs.c.run_id).order_by(runs.c.started.desc()).limit(1)
+            ).scalar()
+
+    def forecasts_for(self, series: str, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Published (champion) forecasts of a series with their intervals, wide format:
+        target_time, issued_at, step, value, lower_<pct>, upper_<pct>."""
+        query = sa.select(forecasts).where(
+            forecasts.c.series == series, forecasts.c.champion.is_(True)
+        )
+        if since is not None:
+            query = query.where(forecasts.c.target_time > _ts(since))
+        iv = sa.select(forecast_intervals).where(forecast_intervals.c.series == series)
+        with self.engine.connect() as conn:
+            points = pd.DataFrame(conn.execute(query).mappings().all())
+            bounds = pd.DataFrame(conn.execute(iv).mappings().all())
+        if points.empty:
+            return points
+        for col in ("issued_at", "target_time"):
+            points[col] = pd.to_datetime(points[col], utc=True)
+        if not bounds.empty:
+            bounds["issued_at"] = pd.to_datetime(bounds["issued_at"], utc=True)
+            for level, part in bounds.groupby("level"):
+                pct = round(level * 100)
+                part = part.rename(columns={"lower": f"lower_{pct}", "upper": f"upper_{pct}"})
+                points = points.merge(
+                    part[["model", "issued_at", "step", f"lower_{pct}", f"upper_{pct}"]],
+                    on=["model", "issued_at", "step"],
+                    how="left",
+                )
+        return points.sort_values(["target_time", "issued_at"]).reset_index(drop=True)
+
+    def last_origin(self, series: str) -> pd.Timestamp | None:
+        """The newest candle a recorded run forecast `series` from (None before the first)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(forecasts.c.issued_at)).where(forecasts.c.series == series)
+            ).scalar()
+        return None if value is None else as_utc(value)
+
+    def count(self, table: sa.Table) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar())

@@ -1,0 +1,1 @@
+"""Built-in cells, one per file: simple (SimpleRNN), lstm, gru, bidirectional."""

@@ -1,0 +1,119 @@
+"""Networks: every cell with every head trains, saves, reloads (safe mode) and forecasts."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from candlecast.core.errors import ModelError
+from candlecast.core.models.bundle import load_bundle
+from candlecast.core.models.network import NetworkForecaster
+from candlecast.core.targets import target_series
+from tests.fixtures.models import tiny_config
+from tests.fixtures.series import make_candles
+
+pytestmark = pytest.mark.slow
+HEADS = ("seq2vec", "seq2seq", "seq2vec2seq")
+
+
+def _network(cells, name: str, head: str, **model) -> NetworkForecaster:
+    config = tiny_config(model={"head": head, **model})
+    cell_config = next(c for c in config.model.cells if c.name == name)
+    return NetworkForecaster(cells[name], cells, cell_config, config.model, config.training, "1h")
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru", "bidirectional"])
+def test_cell_with_head_trains_saves_reloads_and_forecasts(builtin_cells, tmp_path, cell, head):
+    frame = make_candles(220)
+    y = target_series(frame, "close")
+    network = _network(builtin_cells, cell, head)
+    report = network.fit(frame.iloc[:200], y.iloc[:200])
+    assert report.epochs >= 1 and np.isfinite(report.train_loss)
+    forecast = network.predict_at(frame, y, [199, 210])
+    assert forecast.shape == (2, 4)
+    assert np.all(np.isfinite(forecast)) and np.all(forecast > 0)
+    # a log-return model forecasts near the last price, not somewhere else
+    assert np.all(np.abs(forecast[:, 0] / y.to_numpy()[[199, 210]] - 1) < 0.2)
+    path = network.save(tmp_path / "model")
+    reloaded = NetworkForecaster.load(path, builtin_cells)
+    np.testing.assert_allclose(reloaded.predict_at(frame, y, [199, 210]), forecast, rtol=1e-6)
+
+
+def test_same_seed_same_forecast(builtin_cells):
+    frame = make_candles(220)
+    y = target_series(frame, "close")
+    forecasts = []
+    for _ in range(2):
+        network = _network(builtin_cells, "gru", "seq2vec")
+        network.fit(frame, y)
+        forecasts.append(network.predict_at(frame, y, [219]))
+    np.testing.assert_allclose(forecasts[0], forecasts[1], rtol=0, atol=1e-6)
+
+
+def test_volume_target_with_extra_features(builtin_cells):
+    frame = make_candles(220)
+    y = target_series(frame, "volume")
+    network = _network(
+        builtin_cells,
+        "lstm",
+        "seq2vec2seq",
+        target="volume",
+        features=["calendar", "volume", "trend", "range"],
+    )
+    assert network.transform.name == "log1p_difference"
+    network.fit(frame, y)
+    forecast = network.predict_at(frame, y, [219])
+    assert forecast.shape == (1, 4) and np.all(forecast > 0)
+    assert network.channel_names[0] == "target" and "volume" in network.channel_names
+
+
+def test_synthetic_candles_get_no_weight(builtin_cells):
+    frame = make_candles(220)
+    frame.loc[frame.index[100:103], "synthetic"] = True
+    network = _network(builtin_cells, "simple", "seq2vec")
+    network.fit(frame, target_series(frame, "close"))
+    assert network.report.samples < 220  # trained; windows whose targets were filled weigh 0
+
+
+def test_predict_before_fit_and_bad_inputs_are_clear(builtin_cells):
+    frame = make_candles(50)
+    y = target_series(frame, "close")
+    network = _network(builtin_cells, "lstm", "seq2vec")
+    with pytest.raises(ModelError, match="predict before fit"):
+        network.predict_at(frame, y, [40])
+    with pytest.raises(Exception, match="too short"):
+        network.fit(frame.iloc[:10], y.iloc[:10])
+
+
+def test_a_model_with_a_lambda_layer_is_refused_in_safe_mode(tmp_path):
+    import keras
+
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "evil.keras"
+    model.save(path)
+    path.with_suffix(".json").write_text("{}")
+    with pytest.raises(ModelError, match="could not be loaded in safe mode"):
+        load_bundle(path)
+
+
+def test_a_corrupt_or_missing_model_file_is_a_model_error(builtin_cells, tmp_path):
+    frame = make_candles(120)
+    y = target_series(frame, "close")
+    network = _network(builtin_cells, "simple", "seq2vec")
+    network.fit(frame, y)
+    path = network.save(tmp_path / "m")
+    with zipfile.ZipFile(path, "a") as archive:  # tamper: a second, different config
+        archive.writestr("config.json", "{not json")
+    with pytest.raises(ModelError, match="safe mode"):
+        NetworkForecaster.load(path, builtin_cells)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="safe mode"):
+        NetworkForecaster.load(path, builtin_cells)
+    path.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        NetworkForecaster.load(path, builtin_cells)
