@@ -78,6 +78,19 @@ def _own_version() -> str:
         return "0+unknown"
 
 
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """A hook implementation with no matching spec (a misspelled hook) is an error."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
+        known = ", ".join(sorted(n for n in dir(pm.hook) if n.startswith("register_")))
+        raise PluginError(
+            f"plugin {plugin!r} implements a hook candlecast does not define: {exc}. "
+            f"Known hooks: {known}"
+        ) from None
+
+
 class PluginHost:
     """Owns a pluggy manager and the registries built from its hooks."""
 
@@ -111,13 +124,7 @@ class PluginHost:
             self._provenance[module_name] = (version, "builtin")
         if self._entry_points:
             self._load_entry_points(pm, blocked)
-        try:
-            pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(
-                f"plugin {exc.plugin_name!r} implements a hook candlecast does not define: {exc}. "
-                f"Known hooks: {', '.join(sorted(n for n in dir(pm.hook) if n.startswith('register_')))}"
-            ) from None
+        _check_pending(pm)
         return pm
 
     def _load_entry_points(self, pm: pluggy.PluginManager, blocked: set[str]) -> None:
@@ -200,7 +207,11 @@ class PluginHost:
     def add(self, plugin: object, name: str) -> None:
         with self._lock:
             self.pm.register(plugin, name=name)
-            self.pm.check_pending()
+            try:
+                _check_pending(self.pm)
+            except PluginError:
+                self.pm.unregister(name=name)
+                raise
             self._registry = None
 
     def remove(self, name: str) -> None:

@@ -203,11 +203,21 @@ class NetworkForecaster:
         if self.head == "seq2seq":
             z = self._iterate(frame, inputs["history"], origins)
         else:
-            scaled = np.asarray(
-                self.keras_model.predict(inputs, verbose=0, batch_size=1024), dtype="float64"
-            )
+            scaled = self._call(inputs)
             z = invert_standardizer(self.target_scaler, scaled)
         return self.transform.decode(z, values[origins])
+
+    def _call(self, inputs: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
+        """The model on `inputs` in chunks (a direct call: no tf.function retracing per shape)."""
+        n = len(inputs["history"])
+        parts = [
+            np.asarray(
+                self.keras_model({k: v[i : i + chunk] for k, v in inputs.items()}, training=False),
+                dtype="float64",
+            )
+            for i in range(0, n, chunk)
+        ]
+        return np.concatenate(parts, axis=0)
 
     def _iterate(self, frame: pd.DataFrame, history: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """seq2seq: feed each predicted step back in; returns model-space targets `[n, H]`."""
@@ -220,7 +230,7 @@ class NetworkForecaster:
         window = history.astype("float32").copy()
         steps = np.zeros((len(origins), self.horizon))
         for k in range(self.horizon):
-            out = np.asarray(self.keras_model({"history": window}, training=False))  # [n, W]
+            out = self._call({"history": window})  # [n, W]
             nxt = out[:, -1]
             steps[:, k] = nxt * std0 + mean0
             row = np.zeros((len(origins), 1, window.shape[2]), dtype="float32")

@@ -1,0 +1,1 @@
+"""Built-in publishers: files (CSV/Parquet/JSON) and sql (another database)."""

@@ -1,0 +1,1 @@
+"""Built-in candle sources: ccxt (an exchange) and csv (a file)."""

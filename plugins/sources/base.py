@@ -1,0 +1,34 @@
+"""The source contract: bring the store up to date for one series."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from candlecast.core.candles import SeriesKey
+from candlecast.core.config import SourceConfig
+from candlecast.core.fetch import FetchReport
+from candlecast.core.storage.candle_store import CandleStore
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A candle source plugin.
+
+    `sync` fetches only what `store` does not have yet for `key`, validates it, upserts the
+    clean candles (page by page, so a failure keeps what was fetched) and reports what it did.
+    It raises `SourceError` when it cannot continue and `ConfigError` for an unknown
+    exchange, symbol or timeframe.
+    """
+
+    name: str
+    description: str
+
+    def series(self, config: SourceConfig) -> list[SeriesKey]:
+        """The series this configuration names (one per symbol)."""
+        ...
+
+    def check(self, config: SourceConfig) -> None:
+        """Fail fast (before any work) when the configuration cannot work with this source."""
+        ...
+
+    def sync(self, config: SourceConfig, key: SeriesKey, store: CandleStore) -> FetchReport: ...

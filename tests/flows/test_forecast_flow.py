@@ -1,0 +1,121 @@
+"""The forecast flow end to end on a CSV series, under prefect_test_harness."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from candlecast.core.storage.registry import models
+from candlecast.core.storage.runs import forecasts
+from candlecast.flows.forecast import forecast_flow
+from tests.fixtures.models import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def _config(tmp_path, candles_csv, **extra):
+    sections = {
+        "source": {"name": "csv", "path": candles_csv, "history_days": 60},
+        "storage": {"data_home": str(tmp_path / "home")},
+        "publish": {"formats": ["csv", "parquet", "json"]},
+    }
+    for key, value in extra.items():
+        sections.setdefault(key, {}).update(value)
+    return tiny_config(**sections)
+
+
+def _count(engine, table, **where):
+    query = sa.select(sa.func.count()).select_from(table)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+def test_flow_forecasts_every_cell_and_reruns_without_duplicates(
+    prefect_harness, tmp_path, candles, candles_csv
+):
+    config = _config(tmp_path, candles_csv)
+    summary = forecast_flow(config=config)
+    assert summary["status"] == "ok", summary
+    series = "binance:BTC/USDT:1h"
+    assert summary["series"][series]["champion"] is not None
+
+    home = tmp_path / "home"
+    latest = pd.read_csv(home / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv")
+    last_candle = candles.index[-1]
+    for cell in ("simple", "lstm", "gru", "bidirectional"):
+        rows = latest[latest["model"] == cell]
+        assert len(rows) == 4  # horizon rows each
+        times = pd.to_datetime(rows["target_time"], utc=True)
+        assert (times > last_candle).all()
+        assert list(times) == list(pd.date_range(last_candle, periods=5, freq="h")[1:])
+        assert rows[["lower_80", "upper_80", "lower_95", "upper_95"]].notna().all().all()
+        assert (rows["lower_95"] <= rows["lower_80"]).all() and (
+            rows["upper_80"] <= rows["upper_95"]
+        ).all()
+    assert latest["champion"].sum() == 4  # one champion's horizon
+    run_dir = next((home / "outputs" / "runs").iterdir())
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "forecasts.csv",
+        "forecasts.parquet",
+        "forecasts.json",
+        "flags.csv",
+        "manifest.json",
+    }
+
+    from candlecast.flows.runtime import open_store
+
+    store = open_store(config.storage.resolved_database_url)
+    first = _count(store.engine, forecasts)
+    assert first == 4 * (4 + 2)  # four cells and two baselines, horizon 4
+    trained = _count(store.engine, models)
+    assert trained == 4
+
+    # the same data again: same natural keys, no new rows; forecast-only reuses every model
+    again = forecast_flow(config=config, mode="forecast")
+    assert again["status"] == "ok"
+    assert _count(store.engine, forecasts) == first
+    assert _count(store.engine, models) == trained  # nothing was trained
+    flags_before = store.anomalies.flags(series)
+    forecast_flow(config=config, mode="forecast")
+    assert len(store.anomalies.flags(series)) == len(flags_before)
+
+
+def test_example_plugin_runs_in_the_flow(prefect_harness, tmp_path, candles_csv):
+    """The conv_gru cell comes only from its package's entry point (examples/)."""
+    from candlecast.plugins.manager import get_host
+
+    if "conv_gru" not in get_host().get("cells"):
+        pytest.skip("examples/candlecast-conv-gru is not installed (make test installs it)")
+    config = _config(
+        tmp_path,
+        candles_csv,
+        model={"cells": [{"name": "conv_gru", "units": 4, "params": {"filters": 4}}]},
+        anomalies={"enabled": False},
+    )
+    summary = forecast_flow(config=config)
+    assert summary["status"] == "ok"
+    latest = pd.read_csv(
+        tmp_path / "home" / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv"
+    )
+    assert len(latest[latest["model"] == "conv_gru"]) == 4
+
+
+def test_a_failing_series_does_not_fail_the_others(prefect_harness, tmp_path, candles):
+    good = tmp_path / "GOOD-USDT.csv"
+    out = candles.drop(columns="synthetic")
+    out.index = out.index.tz_convert(None)
+    out.to_csv(good, index_label="timestamp")
+    (tmp_path / "BAD-USDT.csv").write_text("timestamp,open\n2024-01-01,1\n")
+    config = _config(
+        tmp_path,
+        str(tmp_path / "{symbol}.csv"),
+        source={"symbols": ["GOOD/USDT", "BAD/USDT"]},
+        anomalies={"enabled": False},
+    )
+    summary = forecast_flow(config=config)
+    assert summary["status"] == "partial"
+    assert summary["series"]["binance:GOOD/USDT:1h"]["error"] is None
+    assert "high" in summary["series"]["binance:BAD/USDT:1h"]["error"]  # names missing columns
