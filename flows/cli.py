@@ -1,140 +1,39 @@
 """The `candlecast` command line. Every command reads the same configuration (a TOML file and
-overrides); errors print one line naming what was wrong (tracebacks only with --debug)."""
+overrides); errors print one line naming what was wrong (tracebacks only with --debug).
+
+Shared pieces (the app, options, `build`) are in `flows/cli_app.py`; command groups other than the
+core ones below live in `flows/commands/`, imported at the end of this module.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
-
-from candlecast.core.config import (
-    Config,
-    default_config_text,
-    load_config,
-    parse_override,
-)
+from candlecast.core.config import default_config_text
 from candlecast.core.errors import CandlecastError, SourceError
-
-app = typer.Typer(
-    name="candlecast",
-    help="Scheduled forecasting of exchange candles with pluggable recurrent networks.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from candlecast.flows.cli_app import (
+    OFFLINE_HINT,
+    ConfigOption,
+    CsvOption,
+    ExchangeOption,
+    HomeOption,
+    SetOption,
+    SourceOption,
+    SymbolsOption,
+    TimeframeOption,
+    UrlOption,
+    app,
+    build,
+    console,
+    errors,
+    quiet_runtime,
 )
-console = Console()
-errors = Console(stderr=True)
-STATE: dict[str, Any] = {"debug": False, "verbose": False}
-
-OFFLINE_HINT = (
-    "no exchange reachable? run offline: `candlecast run --source csv --csv FILE` "
-    "(a candle CSV), or serve one with `candlecast sandbox-exchange --csv FILE` and pass "
-    "`--exchange-url http://127.0.0.1:8765`"
-)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (candlecast init writes one)."),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override any setting: --set model.window=72 (repeatable)."),
-]
-SourceOption = Annotated[str | None, typer.Option(help="Source plugin: ccxt or csv.")]
-CsvOption = Annotated[Path | None, typer.Option("--csv", help="Candle CSV (implies --source csv).")]
-SymbolsOption = Annotated[
-    str | None, typer.Option(help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT.")
-]
-TimeframeOption = Annotated[str | None, typer.Option(help="Candle timeframe, e.g. 1h.")]
-ExchangeOption = Annotated[str | None, typer.Option(help="ccxt exchange id, e.g. binance.")]
-UrlOption = Annotated[
-    str | None, typer.Option("--exchange-url", help="Override the exchange REST base URL.")
-]
-HomeOption = Annotated[
-    Path | None, typer.Option("--data-home", help="Folder for the database, models, outputs.")
-]
-
-
-def build(
-    config: Path | None,
-    sets: list[str] | None = None,
-    *,
-    source: str | None = None,
-    csv: Path | None = None,
-    symbols: str | None = None,
-    timeframe: str | None = None,
-    exchange: str | None = None,
-    exchange_url: str | None = None,
-    data_home: Path | None = None,
-) -> Config:
-    """The configuration from the file, the named options and `--set` overrides (last wins)."""
-    overrides: dict[tuple[str, ...], Any] = {}
-    if csv is not None:
-        overrides[("source", "name")] = "csv"
-        overrides[("source", "path")] = str(csv.resolve())
-    named = {
-        ("source", "name"): source,
-        ("source", "symbols"): [s.strip() for s in symbols.split(",")] if symbols else None,
-        ("source", "timeframe"): timeframe,
-        ("source", "exchange"): exchange,
-        ("source", "url"): exchange_url,
-        ("storage", "data_home"): str(data_home) if data_home else None,
-    }
-    overrides |= {k: v for k, v in named.items() if v is not None}
-    for text in sets or []:
-        path, value = parse_override(text)
-        overrides[tuple(path)] = value
-    if config is None and Path("candlecast.toml").exists():
-        config = Path("candlecast.toml")
-    return load_config(config, overrides)
-
-
-def _quiet_runtime() -> None:
-    """Keep the terminal for candlecast's own output (--verbose shows everything)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
-    if STATE["verbose"]:
-        return
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
-    _import_tensorflow_quietly()
-
-
-def _import_tensorflow_quietly() -> None:
-    """TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL; hide them unless the
-    import fails, in which case they are shown."""
-    import tempfile
-
-    with tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except Exception:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect logs.")] = False,
-) -> None:
-    STATE["debug"] = debug
-    STATE["verbose"] = verbose
 
 
 @app.command()
@@ -180,7 +79,7 @@ def run(
         resolve_plugins(cfg)
         console.print("configuration is valid")
         return
-    _quiet_runtime()
+    quiet_runtime()
     from candlecast.flows.display import run_with_progress
 
     summary = run_with_progress(cfg, mode)
@@ -296,6 +195,9 @@ def main() -> None:
         )
         sys.exit(1)
 
+
+# Command modules register themselves on `app` when imported.
+import candlecast.flows.commands  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()
