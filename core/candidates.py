@@ -45,7 +45,7 @@ def baseline_factories(config: Config, timeframe: str) -> dict[str, ForecasterFa
         "naive": lambda: NaiveForecaster(horizon),
         "seasonal_naive": lambda: SeasonalNaiveForecaster(period, horizon),
         "drift": lambda: DriftForecaster(horizon),
-        "ets": lambda: ETSForecaster(horizon),
+        "ets": lambda: ETSForecaster(horizon, seasonal_period=seasonal),
         "theta": lambda: ThetaForecaster(horizon, period=seasonal),
     }
     return {name: table[name] for name in config.backtest.baselines}

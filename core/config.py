@@ -170,7 +170,9 @@ class BacktestConfig(Section):
         default_factory=lambda: ["naive", "seasonal_naive", "drift", "theta"]
     )
     metric: Literal["mase", "mae", "rmse", "smape"] = "mase"
-    tie_tolerance: float = Field(0.0, ge=0.0, lt=1.0)
+    tie_tolerance: float = Field(
+        0.01, ge=0.0, lt=1.0, description="within this relative margin the simpler model wins"
+    )
     levels: list[float] = Field(default_factory=lambda: [0.8, 0.95])
 
     def resolved_step(self, horizon: int) -> int:

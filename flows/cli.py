@@ -73,13 +73,13 @@ def run(
     )  # fmt: skip
     if mode not in ("auto", "train", "forecast"):
         raise CandlecastError(f"--mode {mode!r} is unknown; allowed: auto, train, forecast")
-    if check:
-        from candlecast.flows.runtime import resolve_plugins
+    quiet_runtime()
+    from candlecast.flows.runtime import resolve_plugins
 
-        resolve_plugins(cfg)
+    resolve_plugins(cfg).source.check(cfg.source)  # unreachable exchange: one line, at once
+    if check:
         console.print("configuration is valid")
         return
-    quiet_runtime()
     from candlecast.flows.display import run_with_progress
 
     summary = run_with_progress(cfg, mode)
@@ -113,6 +113,7 @@ def fetch(
     data_home: HomeOption = None,
 ) -> None:
     """Fetch and store candles without training; prints what each series got."""
+    quiet_runtime()
     cfg = build(
         config, sets, source=source, csv=csv, symbols=symbols, timeframe=timeframe,
         exchange=exchange, exchange_url=exchange_url, data_home=data_home,
@@ -147,6 +148,7 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List every plugin: kind, name, version and where it came from."""
+    quiet_runtime()
     from candlecast.plugins.manager import get_host
 
     rows = [reg.as_dict() for reg in get_host().registrations()]
@@ -171,9 +173,8 @@ def main() -> None:
     except CandlecastError as exc:
         if debug:
             raise
-        errors.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        if isinstance(exc, SourceError):
-            errors.print(OFFLINE_HINT, highlight=False, soft_wrap=True)
+        hint = f"; {OFFLINE_HINT}" if isinstance(exc, SourceError) else ""
+        errors.print(f"[red]error:[/] {exc}{hint}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

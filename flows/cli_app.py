@@ -31,9 +31,9 @@ errors = Console(stderr=True)
 STATE: dict[str, Any] = {"debug": False, "verbose": False}
 
 OFFLINE_HINT = (
-    "no exchange reachable? run offline: `candlecast run --source csv --csv FILE` "
-    "(a candle CSV), or serve one with `candlecast sandbox-exchange --csv FILE` and pass "
-    "`--exchange-url http://127.0.0.1:8765`"
+    "offline, run the same flow on a candle CSV: `candlecast run --csv FILE` "
+    '(or `make run ARGS="--csv FILE"`), or replay one as an exchange with '
+    "`candlecast sandbox-exchange --csv FILE` and `--exchange-url http://127.0.0.1:8765`"
 )
 
 ConfigOption = Annotated[
@@ -94,26 +94,25 @@ def build(
 
 
 def quiet_runtime() -> None:
-    """Keep the terminal for candlecast's own output (--verbose shows everything)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
+    """Keep the terminal for candlecast's own output (--verbose shows everything). Call it
+    before loading plugins: a cell plugin may import TensorFlow."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls
     if STATE["verbose"]:
         return
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
-    _import_tensorflow_quietly()
-
-
-def _import_tensorflow_quietly() -> None:
-    """TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL; hide them unless the
-    import fails, in which case they are shown."""
+    if "tensorflow" in sys.modules:
+        return
+    # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: hide them unless the import
+    # fails, in which case they are shown.
     import tempfile
 
     with tempfile.TemporaryFile() as sink:
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401  (imported here, quietly, for what follows)
         except Exception:
             os.dup2(saved, 2)
             sink.seek(0)

@@ -1,0 +1,281 @@
+"""Conformal prediction intervals per horizon step, calibrated on backtest residuals.
+
+Split conformal, one tail at a time: for level `1 - alpha` and the `n` residuals of horizon step
+k, the interval's lower offset is the `floor((n + 1) alpha / 2)`-th smallest residual and the
+upper offset the `ceil((n + 1) (1 - alpha / 2))`-th smallest (the finite-sample conformal
+quantiles). Each tail then misses at most `alpha / 2` of exchangeable new residuals, so the
+interval covers at least `1 - alpha`; it needs `n >= 2 / alpha - 1` residuals per step (9 for
+80%, 39 for 95%). The two tails are separate, so skewed errors give asymmetric intervals.
+
+Modes:
+  absolute   residual = actual - forecast;             interval = forecast + [lower, upper]
+  relative   residual = log(actual / forecast);        interval = forecast * exp([lower, upper])
+             (positive series only, such as prices: the width scales with the price level)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from candlecast.core.errors import ConfigError, DataError
+from candlecast.core.evaluation.backtest import BacktestResult
+from candlecast.core.evaluation.metrics import coverage, mean_width
+
+Mode = Literal["absolute", "relative"]
+MODES: tuple[str, ...] = ("absolute", "relative")
+DEFAULT_LEVELS: tuple[float, ...] = (0.8, 0.95)
+Bands = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), forecast-shaped
+
+_EPS = 1e-9  # float slack for the order-statistic ranks ((n + 1) alpha / 2 may be 0.99999...)
+
+
+def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    checked = tuple(float(level) for level in levels)
+    if not checked:
+        raise ConfigError("levels must name at least one interval level, such as 0.8 or 0.95")
+    for level in checked:
+        if not 0.0 < level < 1.0:
+            raise ConfigError(f"interval level {level} must be between 0 and 1 (e.g. 0.8)")
+    return tuple(sorted(set(checked)))
+
+
+def _check_mode(mode: str) -> Mode:
+    if mode not in MODES:
+        raise ConfigError(f"interval mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def min_residuals(level: float) -> int:
+    """The fewest residuals per horizon step that give a finite `level` interval."""
+    alpha = 1.0 - _check_levels([level])[0]
+    return max(1, math.ceil(2.0 / alpha - 1.0 - _EPS))
+
+
+def _ranks(n: int, level: float) -> tuple[int, int]:
+    """1-based order statistics of the lower and upper offsets among `n` residuals."""
+    alpha = 1.0 - level
+    low = math.floor((n + 1) * alpha / 2 + _EPS)
+    high = math.ceil((n + 1) * (1 - alpha / 2) - _EPS)
+    return low, high
+
+
+def nonconformity(
+    forecast: np.ndarray, actual: np.ndarray, mode: str, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Residuals in the mode's units; NaN where the actual does not count."""
+    mode = _check_mode(mode)
+    f = np.asarray(forecast, dtype="float64")
+    a = np.asarray(actual, dtype="float64")
+    counted = np.isfinite(f) & np.isfinite(a)
+    if mask is not None:
+        counted &= np.asarray(mask, dtype=bool)
+    if mode == "absolute":
+        return np.where(counted, a - f, np.nan)
+    bad = counted & ((f <= 0) | (a <= 0))
+    if bad.any():
+        raise DataError(
+            f"relative intervals need positive forecasts and actuals; {int(bad.sum())} counted "
+            f"cell(s) are zero or negative (use mode='absolute' for this target)"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counted, np.log(a) - np.log(f), np.nan)
+
+
+@dataclass(frozen=True)
+class IntervalCalibration:
+    """Per-step interval offsets for each level, in the mode's units."""
+
+    levels: tuple[float, ...]
+    mode: Mode
+    lower: np.ndarray  # [levels, horizon]
+    upper: np.ndarray  # [levels, horizon]
+    count: np.ndarray  # [horizon] residuals each step was calibrated on
+
+    @property
+    def horizon(self) -> int:
+        return int(self.lower.shape[1])
+
+    def offsets(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """The `(lower, upper)` offsets of one level, each `[horizon]`."""
+        for i, known in enumerate(self.levels):
+            if math.isclose(known, level):
+                return self.lower[i], self.upper[i]
+        raise ConfigError(
+            f"interval level {level} was not calibrated; calibrated levels: "
+            f"{', '.join(str(x) for x in self.levels)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, to store with a run."""
+        return {
+            "levels": list(self.levels),
+            "mode": self.mode,
+            "lower": self.lower.tolist(),
+            "upper": self.upper.tolist(),
+            "count": self.count.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IntervalCalibration:
+        return cls(
+            levels=_check_levels(data["levels"]),
+            mode=_check_mode(data["mode"]),
+            lower=np.asarray(data["lower"], dtype="float64"),
+            upper=np.asarray(data["upper"], dtype="float64"),
+            count=np.asarray(data["count"], dtype="int64"),
+        )
+
+
+def calibrate_scores(
+    scores: np.ndarray, levels: Sequence[float] = DEFAULT_LEVELS, mode: str = "absolute"
+) -> IntervalCalibration:
+    """Calibrate from residuals `[n_origins, horizon]` (NaN = not counted), see `nonconformity`."""
+    checked = _check_levels(levels)
+    mode = _check_mode(mode)
+    residuals = np.asarray(scores, dtype="float64")
+    if residuals.ndim != 2:
+        raise DataError(f"residuals must be shaped [n_origins, horizon], got {residuals.shape}")
+    horizon = residuals.shape[1]
+    lower = np.empty((len(checked), horizon))
+    upper = np.empty((len(checked), horizon))
+    count = np.isfinite(residuals).sum(axis=0)
+    for step in range(horizon):
+        ordered = np.sort(residuals[np.isfinite(residuals[:, step]), step])
+        n = len(ordered)
+        for i, level in enumerate(checked):
+            if n < min_residuals(level):
+                raise DataError(
+                    f"{level:.0%} intervals need at least {min_residuals(level)} backtest "
+                    f"residuals per horizon step; step {step + 1} has {n}. Backtest more "
+                    f"origins (more folds or origins per fold, or a smaller step)"
+                )
+            low, high = _ranks(n, level)
+            lower[i, step] = ordered[low - 1]
+            upper[i, step] = ordered[high - 1]
+    return IntervalCalibration(checked, mode, lower, upper, count)
+
+
+def calibrate(
+    result: BacktestResult, levels: Sequence[float] = DEFAULT_LEVELS, mode: str = "absolute"
+) -> IntervalCalibration:
+    """Calibrate intervals on a backtest's residuals (masked actuals left out)."""
+    scores = nonconformity(result.forecasts, result.actuals, mode, result.mask)
+    return calibrate_scores(scores, levels, mode)
+
+
+def apply(calibration: IntervalCalibration, point_forecast: np.ndarray) -> Bands:
+    """Intervals around point forecasts `[..., horizon]`: `{level: (lower, upper)}`."""
+    forecast = np.asarray(point_forecast, dtype="float64")
+    if forecast.ndim == 0 or forecast.shape[-1] != calibration.horizon:
+        raise DataError(
+            f"the forecast's last axis must be the calibrated horizon ({calibration.horizon} "
+            f"steps), got shape {forecast.shape}"
+        )
+    if calibration.mode == "relative" and not (forecast[np.isfinite(forecast)] > 0).all():
+        raise DataError(
+            "relative intervals need positive point forecasts; some are zero or negative"
+        )
+    bands: Bands = {}
+    for i, level in enumerate(calibration.levels):
+        low, high = calibration.lower[i], calibration.upper[i]
+        if calibration.mode == "absolute":
+            bands[level] = (forecast + low, forecast + high)
+        else:
+            bands[level] = (forecast * np.exp(low), forecast * np.exp(high))
+    return bands
+
+
+def _kth_of_others(ordered: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
+    """Per row: the k-th smallest (1-based) of the sorted values once the row's own is left out.
+
+    `ordered` holds all n values sorted, `rank[i]` row i's 0-based place in it.
+    """
+    return np.where(k - 1 < rank, ordered[k - 1], ordered[min(k, len(ordered) - 1)])
+
+
+def cross_conformal_bands(
+    result: BacktestResult, levels: Sequence[float] = DEFAULT_LEVELS, mode: str = "absolute"
+) -> Bands:
+    """Leave-one-origin-out intervals for a backtest's own forecasts.
+
+    Row i's interval is calibrated on every other origin's residuals, so its coverage of row i's
+    actuals is an out-of-sample estimate of what `calibrate(result)` will cover on new data.
+    Cells whose actual does not count are NaN.
+    """
+    checked = _check_levels(levels)
+    scores = nonconformity(result.forecasts, result.actuals, mode, result.mask)
+    forecast = result.forecasts
+    n_origins, horizon = scores.shape
+    bands: Bands = {}
+    for level in checked:
+        low_offset = np.full((n_origins, horizon), np.nan)
+        high_offset = np.full((n_origins, horizon), np.nan)
+        for step in range(horizon):
+            rows = np.flatnonzero(np.isfinite(scores[:, step]))
+            n = len(rows)
+            if n - 1 < min_residuals(level):
+                raise DataError(
+                    f"cross-conformal {level:.0%} intervals need at least "
+                    f"{min_residuals(level) + 1} counted origins per step; step {step + 1} "
+                    f"has {n}"
+                )
+            values = scores[rows, step]
+            order = np.argsort(values, kind="stable")
+            ordered = values[order]
+            rank = np.empty(n, dtype="int64")
+            rank[order] = np.arange(n)
+            low, high = _ranks(n - 1, level)  # among the n - 1 others
+            low_offset[rows, step] = _kth_of_others(ordered, rank, low)
+            high_offset[rows, step] = _kth_of_others(ordered, rank, high)
+        if mode == "absolute":
+            bands[level] = (forecast + low_offset, forecast + high_offset)
+        else:
+            bands[level] = (forecast * np.exp(low_offset), forecast * np.exp(high_offset))
+    return bands
+
+
+def realised_coverage(
+    bands: Mapping[float, tuple[np.ndarray, np.ndarray]],
+    actuals: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """How published intervals did once the actuals came in, one row per level.
+
+    Columns: `n` (counted actuals), `coverage` (share inside), `below` / `above` (share under
+    the lower / over the upper bound), `gap` (coverage - level, negative = too narrow),
+    `mean_width`.
+    """
+    y = np.asarray(actuals, dtype="float64")
+    rows = []
+    for level in sorted(bands):
+        lower, upper = (np.asarray(b, dtype="float64") for b in bands[level])
+        if lower.shape != y.shape or upper.shape != y.shape:
+            raise DataError(
+                f"the {level:.0%} interval bounds {lower.shape}/{upper.shape} must have the "
+                f"actuals' shape {y.shape}"
+            )
+        counted = np.isfinite(y) & np.isfinite(lower) & np.isfinite(upper)
+        if mask is not None:
+            counted &= np.asarray(mask, dtype=bool)
+        n = int(counted.sum())
+        share = coverage(lower, upper, y, counted).overall
+        below = float((y < lower)[counted].mean()) if n else float("nan")
+        above = float((y > upper)[counted].mean()) if n else float("nan")
+        rows.append(
+            {
+                "level": float(level),
+                "n": n,
+                "coverage": share,
+                "below": below,
+                "above": above,
+                "gap": share - float(level),
+                "mean_width": mean_width(lower, upper, counted).overall,
+            }
+        )
+    return pd.DataFrame(rows).set_index("level")

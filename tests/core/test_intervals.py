@@ -1,0 +1,204 @@
+"""Conformal intervals: order statistics by hand, coverage on held-back data, realised coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from candlecast.core.errors import ConfigError, DataError
+from candlecast.core.evaluation.backtest import BacktestResult, backtest
+from candlecast.core.evaluation.baselines import NaiveForecaster, SeasonalNaiveForecaster
+from candlecast.core.evaluation.folds import FoldSpec
+from candlecast.core.evaluation.intervals import (
+    IntervalCalibration,
+    apply,
+    calibrate,
+    calibrate_scores,
+    cross_conformal_bands,
+    min_residuals,
+    nonconformity,
+    realised_coverage,
+)
+from tests.fixtures.series import make_candles
+
+
+def test_offsets_are_the_finite_sample_order_statistics() -> None:
+    rng = np.random.default_rng(0)
+    scores = np.column_stack([rng.permutation(np.arange(1.0, 20.0)), np.arange(19.0)])
+    calibration = calibrate_scores(scores, levels=(0.8, 0.9), mode="absolute")
+
+    # n = 19: 80% -> ranks floor(20 * 0.1) = 2 and ceil(20 * 0.9) = 18; 90% -> 1 and 19
+    np.testing.assert_array_equal(calibration.offsets(0.8)[0], [2.0, 1.0])
+    np.testing.assert_array_equal(calibration.offsets(0.8)[1], [18.0, 17.0])
+    np.testing.assert_array_equal(calibration.offsets(0.9)[0], [1.0, 0.0])
+    np.testing.assert_array_equal(calibration.offsets(0.9)[1], [19.0, 18.0])
+    np.testing.assert_array_equal(calibration.count, [19, 19])
+
+
+def test_minimum_residuals_per_level() -> None:
+    assert [min_residuals(level) for level in (0.5, 0.8, 0.9, 0.95)] == [3, 9, 19, 39]
+
+
+def test_too_few_residuals_for_a_level_are_refused() -> None:
+    scores = np.arange(38.0)[:, None]
+    with pytest.raises(DataError, match=r"95% intervals need at least 39 .* step 1 has 38"):
+        calibrate_scores(scores, levels=(0.8, 0.95))
+    with pytest.raises(ConfigError, match=r"level 1\.5 must be between 0 and 1"):
+        calibrate_scores(scores, levels=(1.5,))
+    with pytest.raises(ConfigError, match="mode must be one of absolute, relative"):
+        calibrate_scores(scores, mode="log")
+
+
+def test_masked_residuals_are_left_out() -> None:
+    scores = np.arange(20.0)[:, None].repeat(2, axis=1)
+    scores[:5, 1] = np.nan
+    calibration = calibrate_scores(scores, levels=(0.8,))
+    np.testing.assert_array_equal(calibration.count, [20, 15])
+
+
+def test_apply_absolute_and_relative() -> None:
+    absolute = IntervalCalibration(
+        levels=(0.8,),
+        mode="absolute",
+        lower=np.array([[-1.0, -2.0]]),
+        upper=np.array([[1.0, 3.0]]),
+        count=np.array([50, 50]),
+    )
+    lower, upper = apply(absolute, np.array([10.0, 20.0]))[0.8]
+    np.testing.assert_array_equal(lower, [9.0, 18.0])
+    np.testing.assert_array_equal(upper, [11.0, 23.0])
+
+    relative = IntervalCalibration(
+        levels=(0.8,),
+        mode="relative",
+        lower=np.log(np.array([[0.9, 0.8]])),
+        upper=np.log(np.array([[1.1, 1.25]])),
+        count=np.array([50, 50]),
+    )
+    lower, upper = apply(relative, np.array([[100.0, 200.0], [50.0, 50.0]]))[0.8]
+    np.testing.assert_allclose(lower, [[90.0, 160.0], [45.0, 40.0]])
+    np.testing.assert_allclose(upper, [[110.0, 250.0], [55.0, 62.5]])
+    with pytest.raises(DataError, match="positive point forecasts"):
+        apply(relative, np.array([1.0, -1.0]))
+    with pytest.raises(DataError, match="calibrated horizon \\(2 steps\\)"):
+        apply(relative, np.array([1.0, 1.0, 1.0]))
+
+
+def test_relative_residuals_need_positive_values() -> None:
+    np.testing.assert_allclose(
+        nonconformity(np.array([[100.0]]), np.array([[110.0]]), "relative"), [[np.log(1.1)]]
+    )
+    with pytest.raises(DataError, match="use mode='absolute'"):
+        nonconformity(np.array([[1.0]]), np.array([[0.0]]), "relative")
+
+
+def test_calibrate_uses_the_backtest_residuals_without_masked_actuals() -> None:
+    frame = make_candles(400)
+    frame.iloc[380, frame.columns.get_loc("synthetic")] = True
+    result = backtest(lambda: NaiveForecaster(4), frame, frame["close"], FoldSpec(20, 4, 4))
+    calibration = calibrate(result, levels=(0.8,), mode="relative")
+
+    np.testing.assert_array_equal(calibration.count, result.mask.sum(axis=0))
+    assert calibration.count.sum() == 20 * 4 - 1
+    assert (calibration.lower < 0).all() and (calibration.upper > 0).all()
+
+
+def _held_back_coverage(
+    frame: pd.DataFrame, y: pd.Series, make, mode: str
+) -> tuple[pd.DataFrame, IntervalCalibration]:
+    half = len(frame) // 2
+    spec = FoldSpec.holdout(test=half - 1000, step=24, horizon=24)
+    calibration = calibrate(
+        backtest(make, frame.iloc[:half], y.iloc[:half], spec), levels=(0.8, 0.95), mode=mode
+    )
+    later = backtest(make, frame, y, spec)  # origins in the second half only
+    assert later.origins[0] > half
+    bands = apply(calibration, later.forecasts)
+    return realised_coverage(bands, later.actuals, later.mask), calibration
+
+
+def test_relative_intervals_cover_held_back_random_walk_prices_near_nominal() -> None:
+    frame = make_candles(48_000, random_walk=True, seed=11)
+    report, calibration = _held_back_coverage(
+        frame, frame["close"], lambda: NaiveForecaster(24), "relative"
+    )
+    assert (calibration.count == (23_000 - 24) // 24 + 1).all()  # 958 origins
+    for level in (0.8, 0.95):
+        assert abs(report.at[level, "coverage"] - level) < 0.03, report
+    # a random walk's uncertainty grows with the horizon: so do the intervals
+    width = calibration.upper[0] - calibration.lower[0]
+    assert width[-1] > 3 * width[0]
+
+
+def test_absolute_intervals_cover_held_back_volume_near_nominal() -> None:
+    frame = make_candles(48_000, seed=12)
+    y = np.log1p(frame["volume"])
+    report, _ = _held_back_coverage(frame, y, lambda: SeasonalNaiveForecaster(24, 24), "absolute")
+    for level in (0.8, 0.95):
+        assert abs(report.at[level, "coverage"] - level) < 0.03, report
+
+
+def test_realised_coverage_by_hand() -> None:
+    actual = np.array([[0.5, 2.0, -1.0, 1.0, 7.0]])
+    bands = {0.8: (np.zeros((1, 5)), np.ones((1, 5)))}
+    report = realised_coverage(bands, actual, mask=np.array([[True, True, True, True, False]]))
+
+    row = report.loc[0.8]
+    assert row["n"] == 4
+    assert row["coverage"] == pytest.approx(0.5)  # 0.5 and 1.0 (bound included)
+    assert row["below"] == pytest.approx(0.25) and row["above"] == pytest.approx(0.25)
+    assert row["gap"] == pytest.approx(-0.3)
+    assert row["mean_width"] == pytest.approx(1.0)
+
+
+def test_cross_conformal_matches_leaving_each_origin_out_by_brute_force() -> None:
+    rng = np.random.default_rng(4)
+    n, horizon = 30, 3
+    forecasts = rng.normal(size=(n, horizon))
+    actuals = forecasts + rng.standard_t(3, size=(n, horizon))
+    mask = np.ones((n, horizon), dtype=bool)
+    mask[7, 1] = False
+    result = _result(forecasts, actuals, mask)
+
+    bands = cross_conformal_bands(result, levels=(0.8,), mode="absolute")
+    lower, upper = bands[0.8]
+    scores = nonconformity(forecasts, actuals, "absolute", mask)
+    for i in range(n):
+        others = np.delete(scores, i, axis=0)
+        expected = apply(calibrate_scores(others, levels=(0.8,)), forecasts[i])[0.8]
+        counted = mask[i]
+        np.testing.assert_allclose(lower[i][counted], expected[0][counted])
+        np.testing.assert_allclose(upper[i][counted], expected[1][counted])
+    assert np.isnan(lower[7, 1])
+
+
+def test_calibration_round_trips_through_a_dict() -> None:
+    calibration = calibrate_scores(np.arange(40.0)[:, None], levels=(0.8, 0.95), mode="relative")
+    again = IntervalCalibration.from_dict(calibration.to_dict())
+    assert again.levels == (0.8, 0.95) and again.mode == "relative"
+    np.testing.assert_array_equal(again.lower, calibration.lower)
+    np.testing.assert_array_equal(again.upper, calibration.upper)
+    with pytest.raises(ConfigError, match=r"level 0\.9 was not calibrated"):
+        again.offsets(0.9)
+
+
+def _result(forecasts: np.ndarray, actuals: np.ndarray, mask: np.ndarray) -> BacktestResult:
+    n, horizon = forecasts.shape
+    spec = FoldSpec(folds=n, step=1, horizon=horizon, min_train=1)
+    return BacktestResult(
+        name="m",
+        family="baseline",
+        horizon=horizon,
+        spec=spec,
+        folds=(),
+        origins=np.arange(n),
+        origin_times=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"),
+        origin_values=np.zeros(n),
+        fold_of=np.arange(n),
+        forecasts=forecasts,
+        actuals=actuals,
+        mask=mask,
+        fit_seconds=np.zeros(n),
+        predict_seconds=np.zeros(n),
+    )
