@@ -179,17 +179,45 @@ def baseline_factories(protocol: Protocol) -> dict[str, ForecasterFactory]:
     }
 
 
-def network_factories(protocol: Protocol) -> dict[str, ForecasterFactory]:
-    """The four cells (simple, lstm, gru, bidirectional) with candlecast's default settings.
+def network_factories(protocol: Protocol, target: str = "close") -> dict[str, ForecasterFactory]:
+    """The four cells (simple, lstm, gru, bidirectional) with candlecast's default settings
+    (`Config()`: window, units, calendar inputs, training budget, seed).
 
-    Empty until the network forecasters land: add `"lstm": lambda: ...` here and every row,
-    the champion and the JSON pick them up.
+    The target is given as values (close, or log1p(volume)); the transform is candlecast's
+    default for it: log returns for the price; for log1p(volume), changes from the origin
+    (`difference`), which is candlecast's `log1p_difference` of the raw volume.
     """
-    return {}
+    from candlecast.core.config import Config
+    from candlecast.core.models.network import NetworkForecaster
+    from candlecast.plugins.manager import PluginHost
+
+    cells = PluginHost(entry_points=False).get("cells")
+    defaults = Config()
+    model = defaults.model.model_copy(
+        update={
+            "horizon": protocol.horizon,
+            "transform": "log_return" if target == "close" else "difference",
+        }
+    )
+    factories: dict[str, ForecasterFactory] = {}
+    for cell_config in defaults.model.cells:
+
+        def factory(cell_config=cell_config) -> NetworkForecaster:
+            return NetworkForecaster(
+                cells[cell_config.name],
+                cells,
+                cell_config,
+                model,
+                defaults.training,
+                protocol.timeframe,
+            )
+
+        factories[cell_config.id] = factory
+    return factories
 
 
-def candidate_factories(protocol: Protocol) -> dict[str, ForecasterFactory]:
-    return baseline_factories(protocol) | network_factories(protocol)
+def candidate_factories(protocol: Protocol, target: str = "close") -> dict[str, ForecasterFactory]:
+    return baseline_factories(protocol) | network_factories(protocol, target)
 
 
 def load_year(csv: Path, protocol: Protocol) -> tuple[pd.DataFrame, dict[str, object]]:
@@ -236,7 +264,7 @@ def evaluate_model(csv: Path, target_name: str, model: str, protocol: Protocol) 
     frame, _ = load_year(csv, protocol)
     target = next(t for t in TARGETS if t.name == target_name)
     y = target.values(frame)
-    factory = candidate_factories(protocol)[model]
+    factory = candidate_factories(protocol, target_name)[model]
     train = protocol.train
     validation = backtest(
         factory, frame.iloc[:train], y.iloc[:train], protocol.validation_spec(), name=model

@@ -152,3 +152,30 @@ def baseline_candidates(
     for name, factory in baseline_factories(config, prepared.key.timeframe).items():
         out[name], _ = run_candidate(name, factory, prepared, spec)
     return out
+
+
+def network_factory(
+    cell_config: CellConfig, cells: Mapping[str, Cell], config: Config, timeframe: str
+) -> ForecasterFactory:
+    """A fresh, unregistered network per call (backtests that must leave no models behind)."""
+    from candlecast.core.models.network import NetworkForecaster
+
+    def build() -> Forecaster:
+        return NetworkForecaster(
+            cells[cell_config.name], cells, cell_config, config.model, config.training, timeframe
+        )
+
+    return build
+
+
+def backtest_candidates(
+    prepared: PreparedSeries, cells: Mapping[str, Cell], config: Config, spec: FoldSpec
+) -> dict[str, Candidate]:
+    """Every configured cell (unregistered) and baseline on the same folds."""
+    out = {
+        cell.id: run_candidate(
+            cell.id, network_factory(cell, cells, config, prepared.key.timeframe), prepared, spec
+        )[0]
+        for cell in config.model.cells
+    }
+    return out | baseline_candidates(prepared, config, spec)

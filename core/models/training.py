@@ -59,6 +59,27 @@ def split_validation(n: int, fraction: float, gap: int) -> tuple[np.ndarray, np.
     return np.arange(n - n_val - gap), np.arange(n - n_val, n)
 
 
+def _dataset(
+    inputs: dict[str, np.ndarray],
+    targets: np.ndarray,
+    weights: np.ndarray,
+    idx: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool,
+) -> Any:
+    """A tf.data pipeline over the chosen samples; shuffling is seeded by the global seed, so
+    the same seed gives the same batches."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices(
+        ({k: v[idx] for k, v in inputs.items()}, targets[idx], weights[idx])
+    )
+    if shuffle:
+        data = data.shuffle(len(idx), reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(2)
+
+
 def fit(
     model: Any,
     inputs: dict[str, np.ndarray],
@@ -85,11 +106,11 @@ def fit(
     train_idx, val_idx = split_validation(n, validation_fraction, gap)
     if compile_model:
         model.compile(optimizer=optimizer, loss=loss)
-    take = lambda idx: {k: v[idx] for k, v in inputs.items()}  # noqa: E731
+    train_data = _dataset(inputs, targets, weights, train_idx, batch_size, shuffle=True)
     validation = None
     callbacks = []
     if len(val_idx):
-        validation = (take(val_idx), targets[val_idx], weights[val_idx])
+        validation = _dataset(inputs, targets, weights, val_idx, batch_size, shuffle=False)
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=patience, restore_best_weights=True
@@ -97,13 +118,9 @@ def fit(
         )
     started = time.perf_counter()
     history = model.fit(
-        take(train_idx),
-        targets[train_idx],
-        sample_weight=weights[train_idx],
+        train_data,
         validation_data=validation,
         epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
         verbose=0,
         callbacks=callbacks,
     )
