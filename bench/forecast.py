@@ -43,6 +43,7 @@ import pandas as pd
 from candlecast.core.config import BacktestConfig
 from candlecast.core.evaluation import (
     BacktestResult,
+    Bands,
     ChampionRule,
     DriftForecaster,
     ETSForecaster,
@@ -56,6 +57,7 @@ from candlecast.core.evaluation import (
     choose_champion,
     leaderboard,
     naive_scale,
+    rolling_bands,
 )
 from candlecast.core.forecaster import ForecasterFactory
 from candlecast.core.gaps import fill_gaps
@@ -251,7 +253,8 @@ class ModelRun:
     name: str
     validation: BacktestResult
     test: BacktestResult
-    calibration: IntervalCalibration
+    calibration: IntervalCalibration  # from the validation backtest alone
+    bands: Bands  # as published: recalibrated at each origin on the latest complete origins
     peak_rss_mib: float
 
 
@@ -271,7 +274,8 @@ def evaluate_model(csv: Path, target_name: str, model: str, protocol: Protocol) 
     )
     calibration = calibrate(validation, protocol.levels, target.interval_mode)
     test = backtest(factory, frame, y, protocol.test_spec(), name=model)
-    return ModelRun(model, validation, test, calibration, _peak_rss_mib())
+    bands = rolling_bands(validation, test, protocol.levels, target.interval_mode, window=65)
+    return ModelRun(model, validation, test, calibration, bands, _peak_rss_mib())
 
 
 def _scale(frame: pd.DataFrame, y: pd.Series, end: int) -> float:
@@ -313,7 +317,7 @@ def evaluate_target(
         {m: r.test for m, r in runs.items()},
         test_scale,
         levels=protocol.levels,
-        calibrations={m: r.calibration for m, r in runs.items()},
+        given_bands={m: r.bands for m, r in runs.items()},
     )
     rows = []
     for model in [*models, "champion"]:

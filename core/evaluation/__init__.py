@@ -18,6 +18,7 @@ from candlecast.core.evaluation.champion import (
 from candlecast.core.evaluation.folds import Fold, FoldSpec, walk_forward
 from candlecast.core.evaluation.intervals import (
     DEFAULT_LEVELS,
+    Bands,
     IntervalCalibration,
     apply,
     calibrate,
@@ -26,6 +27,7 @@ from candlecast.core.evaluation.intervals import (
     min_residuals,
     nonconformity,
     realised_coverage,
+    rolling_bands,
 )
 from candlecast.core.evaluation.metrics import (
     Score,
@@ -42,6 +44,7 @@ from candlecast.core.evaluation.metrics import (
 __all__ = [
     "DEFAULT_LEVELS",
     "BacktestResult",
+    "Bands",
     "ChampionRule",
     "Choice",
     "DriftForecaster",
@@ -71,6 +74,7 @@ __all__ = [
     "nonconformity",
     "realised_coverage",
     "rmse",
+    "rolling_bands",
     "smape",
     "traded_values",
     "walk_forward",

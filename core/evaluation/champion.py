@@ -90,6 +90,7 @@ def leaderboard(
     *,
     levels: Sequence[float] = DEFAULT_LEVELS,
     calibrations: Mapping[str, IntervalCalibration] | None = None,
+    given_bands: Mapping[str, Bands] | None = None,
     interval_mode: str = "absolute",
     reference: str = "naive",
 ) -> pd.DataFrame:
@@ -100,8 +101,10 @@ def leaderboard(
     directional_accuracy (0..1), coverage_80 / width_80 / coverage_95 / width_95 (one pair per
     level), fit_seconds, predict_seconds, n (counted cells).
 
-    Interval columns: a model with a calibration in `calibrations` (fitted on other data, such
-    as a validation backtest) is measured with it; any other model gets leave-one-origin-out
+    Interval columns: a model with bands in `given_bands` (forecast-shaped, per level, e.g. from
+    `rolling_bands`) is measured with them; else a model with a calibration in `calibrations`
+    (fitted on other data, such as a validation backtest) is measured with it; any other model
+    gets leave-one-origin-out
     conformal intervals (`cross_conformal_bands`) in `interval_mode`, or NaN when it has too few
     origins for them.
     """
@@ -123,13 +126,15 @@ def leaderboard(
             "directional_accuracy": directional_accuracy(f, a, result.origin_values, m).overall,
         }
         calibration = (calibrations or {}).get(name)
-        bands = _bands_for(result, checked, calibration, interval_mode) if checked else None
+        model_bands = (given_bands or {}).get(name)
+        if model_bands is None and checked:
+            model_bands = _bands_for(result, checked, calibration, interval_mode)
         for level in checked:
             tag = _level_tag(level)
-            if bands is None:
+            if model_bands is None:
                 row[f"coverage_{tag}"] = row[f"width_{tag}"] = np.nan
             else:
-                lower, upper = bands[level]
+                lower, upper = model_bands[level]
                 row[f"coverage_{tag}"] = coverage(lower, upper, a, m).overall
                 row[f"width_{tag}"] = mean_width(lower, upper, m).overall
         row["fit_seconds"] = float(result.fit_seconds.sum())

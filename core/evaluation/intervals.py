@@ -279,3 +279,36 @@ def realised_coverage(
             }
         )
     return pd.DataFrame(rows).set_index("level")
+
+
+def rolling_bands(
+    history: BacktestResult,
+    result: BacktestResult,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    mode: str = "absolute",
+    window: int = 65,
+) -> Bands:
+    """Intervals for `result`'s forecasts as a scheduled job publishes them: at each origin,
+    calibrated on the `window` most recent origins whose actuals were complete by then.
+
+    The candidates are `history`'s origins (an earlier backtest, e.g. on the training part)
+    followed by `result`'s own earlier origins once their whole horizon has passed. This is
+    what re-running the backtest at every scheduled run does in production; no residual of an
+    origin is used before its actuals exist.
+    """
+    checked = _check_levels(levels)
+    past = nonconformity(history.forecasts, history.actuals, mode, history.mask)
+    own = nonconformity(result.forecasts, result.actuals, mode, result.mask)
+    scores = np.vstack([past, own])  # [n_history + n_result, horizon]
+    completes = np.concatenate([history.origins, result.origins]) + result.horizon
+    forecast = result.forecasts
+    lows = {level: np.full(forecast.shape, np.nan) for level in checked}
+    highs = {level: np.full(forecast.shape, np.nan) for level in checked}
+    for i, origin in enumerate(result.origins):
+        known = np.flatnonzero(completes <= origin)[-window:]
+        if len(known) == 0:
+            continue
+        calibration = calibrate_scores(scores[known], checked, mode)
+        for level, (low, high) in apply(calibration, forecast[i : i + 1]).items():
+            lows[level][i], highs[level][i] = low[0], high[0]
+    return {level: (lows[level], highs[level]) for level in checked}

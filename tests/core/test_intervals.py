@@ -19,6 +19,7 @@ from candlecast.core.evaluation.intervals import (
     min_residuals,
     nonconformity,
     realised_coverage,
+    rolling_bands,
 )
 from tests.fixtures.series import make_candles
 
@@ -202,3 +203,30 @@ def _result(forecasts: np.ndarray, actuals: np.ndarray, mask: np.ndarray) -> Bac
         fit_seconds=np.zeros(n),
         predict_seconds=np.zeros(n),
     )
+
+
+def test_rolling_bands_use_only_origins_whose_actuals_are_complete() -> None:
+    """Each origin's interval is calibrated on earlier, complete origins only: changing the
+    actuals of an origin's own horizon (or later) never moves its interval."""
+    rng = np.random.default_rng(3)
+    frame = make_candles(900, random_walk=True, seed=3)
+    y = frame["close"]
+    spec = FoldSpec.holdout(test=300, step=6, horizon=6, min_train=48)
+    history = backtest(
+        lambda: NaiveForecaster(6),
+        frame.iloc[:500],
+        y.iloc[:500],
+        FoldSpec.holdout(test=300, step=6, horizon=6, min_train=48),
+    )
+    result = backtest(lambda: NaiveForecaster(6), frame, y, spec)
+    bands = rolling_bands(history, result, (0.8,), "relative", window=40)
+    lower, upper = bands[0.8]
+    assert lower.shape == result.forecasts.shape and np.isfinite(lower).all()
+    i = 20
+    shaken = frame.copy()
+    later = result.origins[i] + 1
+    shaken.iloc[later:, :4] *= np.exp(rng.normal(0, 0.2, (len(frame) - later, 1)))
+    result2 = backtest(lambda: NaiveForecaster(6), shaken, shaken["close"], spec)
+    lower2, upper2 = rolling_bands(history, result2, (0.8,), "relative", window=40)[0.8]
+    np.testing.assert_allclose(lower2[: i + 1], lower[: i + 1])
+    np.testing.assert_allclose(upper2[: i + 1], upper[: i + 1])
