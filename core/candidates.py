@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from candlecast.core.config import CellConfig, Config
-from candlecast.core.errors import DataError
+from candlecast.core.errors import ConfigError, DataError
 from candlecast.core.evaluation.backtest import BacktestResult, backtest
 from candlecast.core.evaluation.baselines import (
     DriftForecaster,
@@ -25,10 +25,15 @@ from candlecast.core.evaluation.baselines import (
     SeasonalNaiveForecaster,
     ThetaForecaster,
 )
-from candlecast.core.evaluation.folds import FoldSpec
+from candlecast.core.evaluation.folds import FoldSpec, walk_forward
 from candlecast.core.evaluation.metrics import mae
 from candlecast.core.forecaster import Forecaster, ForecasterFactory
-from candlecast.core.modelling import RegisteredNetwork, drift_decision, obtain_network
+from candlecast.core.modelling import (
+    RegisteredNetwork,
+    drift_decision,
+    obtain_global,
+    obtain_network,
+)
 from candlecast.core.models.cell import Cell
 from candlecast.core.prepare import PreparedSeries
 from candlecast.core.results import ModelOutcome
@@ -179,3 +184,79 @@ def backtest_candidates(
         for cell in config.model.cells
     }
     return out | baseline_candidates(prepared, config, spec)
+
+
+class Prefitted:
+    """A trained forecaster whose `fit` does nothing: a global model's member, trained jointly
+    on every series' training part before the backtest asks it to fit one of them."""
+
+    family = "network"
+
+    def __init__(self, forecaster: Forecaster, name: str) -> None:
+        self.forecaster = forecaster
+        self.name = name
+        self.horizon = forecaster.horizon
+
+    def fit(self, frame: pd.DataFrame, y: pd.Series) -> None:
+        return None
+
+    def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins) -> np.ndarray:
+        return self.forecaster.predict_at(frame, y, origins)
+
+
+def global_label(cell_config: CellConfig) -> str:
+    return f"{cell_config.id}@global"
+
+
+def global_candidates(
+    prepared: Mapping[str, PreparedSeries],
+    cell_config: CellConfig,
+    cells: Mapping[str, Cell],
+    config: Config,
+    registry: ModelRegistry,
+    spec: FoldSpec,
+    now: pd.Timestamp,
+    mode: str = "auto",
+) -> dict[str, tuple[Candidate, ModelOutcome]]:
+    """One network for the cell, trained on every series' part before its first origin, then
+    backtested and forecast per series. Keyed by series id."""
+    if spec.refit:
+        raise ConfigError(
+            "global models are fitted once per run; set backtest.refit = false or "
+            "model.scope = 'series'"
+        )
+    parts = {}
+    for series, item in prepared.items():
+        fold = walk_forward(len(item.y), spec)[0]
+        window = slice(fold.train_start, fold.train_end)
+        parts[series] = (item.frame.iloc[window], item.y.iloc[window])
+    timeframe = next(iter(prepared.values())).key.timeframe
+    obtained = obtain_global(
+        parts=parts,
+        timeframe=timeframe,
+        cell_config=cell_config,
+        cells=cells,
+        config=config,
+        registry=registry,
+        now=now,
+        mode=mode,
+    )
+    name = global_label(cell_config)
+    report = obtained.network.report
+    out = {}
+    for series, item in prepared.items():
+        member = obtained.network.member(series)
+        candidate, _ = run_candidate(name, lambda m=member: Prefitted(m, name), item, spec)
+        out[series] = (
+            candidate,
+            ModelOutcome(
+                model=name,
+                family="network",
+                trained=obtained.trained,
+                fit_seconds=report.seconds if obtained.trained and report else 0.0,
+                epochs=report.epochs if obtained.trained and report else None,
+                version=obtained.record.model_id,
+                note=obtained.note,
+            ),
+        )
+    return out

@@ -66,9 +66,14 @@ class Evaluation:
 
 
 def evaluate(
-    prepared: PreparedSeries, candidates: dict[str, Candidate], config: Config, spec: FoldSpec
+    prepared: PreparedSeries,
+    candidates: dict[str, Candidate],
+    config: Config,
+    spec: FoldSpec,
+    exclude: frozenset[str] = frozenset(),
 ) -> Evaluation:
-    """Leaderboard, champion and per-model interval calibration."""
+    """Leaderboard, champion and per-model interval calibration. Models in `exclude` stay on
+    the leaderboard but cannot be champion (the losing scope of a `both` run)."""
     results = {name: c.result for name, c in candidates.items()}
     levels = config.backtest.levels
     mode = interval_mode(config)
@@ -87,7 +92,33 @@ def evaluate(
         reference="naive" if "naive" in results else next(iter(results)),
     )
     rule = ChampionRule(metric=config.backtest.metric, tolerance=config.backtest.tie_tolerance)
-    return Evaluation(board, choose_champion(board, rule), calibrations, notes)
+    eligible = board.drop(index=[m for m in exclude if m in board.index])
+    return Evaluation(board, choose_champion(eligible, rule), calibrations, notes)
+
+
+def choose_scope(boards: dict[str, pd.DataFrame]) -> tuple[frozenset[str], str]:
+    """With `model.scope = "both"`: per series, the best network MASE of each scope; the scope
+    with the lower mean over the universe wins. Returns the losing scope's model names (to keep
+    off the champion's seat) and a sentence saying why."""
+    best: dict[str, list[float]] = {"series": [], "global": []}
+    losers: dict[str, set[str]] = {"series": set(), "global": set()}
+    for board in boards.values():
+        networks = board[board["family"] == "network"]
+        for scope in best:
+            names = [m for m in networks.index if m.endswith("@global") == (scope == "global")]
+            losers[scope].update(names)
+            if names:
+                best[scope].append(float(networks.loc[names, "mase"].min()))
+    if not best["series"] or not best["global"]:
+        return frozenset(), "only one scope was backtested"
+    means = {scope: float(np.mean(values)) for scope, values in best.items()}
+    winner = min(means, key=means.get)
+    loser = "global" if winner == "series" else "series"
+    reason = (
+        f"{winner} models win across the universe (mean best-network MASE "
+        f"{means[winner]:.3f} vs {means[loser]:.3f} for {loser} models)"
+    )
+    return frozenset(losers[loser]), reason
 
 
 def forecast_table(
@@ -119,10 +150,11 @@ def series_outcome(
     networks: dict[str, ModelOutcome],
     config: Config,
     spec: FoldSpec,
+    exclude: frozenset[str] = frozenset(),
 ) -> SeriesOutcome:
     """Everything the run keeps about one series' models: the leaderboard, the champion and
     its reason, and every model's forecast with its calibrated intervals."""
-    evaluation = evaluate(prepared, candidates, config, spec)
+    evaluation = evaluate(prepared, candidates, config, spec, exclude)
     models: dict[str, ModelOutcome] = {}
     for name, candidate in candidates.items():
         outcome = networks.get(name) or ModelOutcome(

@@ -21,6 +21,7 @@ from candlecast.core.candles import SeriesKey
 from candlecast.core.config import CellConfig, Config
 from candlecast.core.errors import ModelError
 from candlecast.core.models.cell import Cell
+from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.network import NetworkForecaster
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
@@ -275,3 +276,96 @@ class RegisteredNetwork:
         if self.obtained is None:
             raise ModelError(f"{self.name}: predict before fit")
         return self.obtained.forecaster.predict_at(frame, y, origins)
+
+
+def universe_id(series: list[str]) -> str:
+    """A stable name for a set of series (the registry's `series` of a global model)."""
+    digest = hashlib.sha256("\n".join(sorted(series)).encode()).hexdigest()[:10]
+    return f"global:{digest}"
+
+
+@dataclass
+class ObtainedGlobal:
+    network: GlobalNetwork
+    record: ModelRecord
+    trained: bool
+    note: str
+
+
+def obtain_global(
+    *,
+    parts: Mapping[str, tuple[pd.DataFrame, pd.Series]],
+    timeframe: str,
+    cell_config: CellConfig,
+    cells: Mapping[str, Cell],
+    config: Config,
+    registry: ModelRegistry,
+    now: pd.Timestamp,
+    mode: str = "auto",
+) -> ObtainedGlobal:
+    """Reuse the registered global model of this universe and cell, or train and register one.
+
+    `parts` are each series' training part (everything before its first backtest origin).
+    """
+    series = sorted(parts)
+    universe = universe_id(series)
+    label = f"{cell_config.id}@global"
+    record = registry.latest(universe, label)
+    config_hash = model_config_hash(cell_config, config, timeframe)
+    train_end = min(pd.Timestamp(frame.index[-1]) for frame, _ in parts.values())
+    decision = retrain_decision(config, record, config_hash, now, train_end, mode)
+    if not decision.retrain and record is not None:
+        try:
+            network = GlobalNetwork.load(Path(record.path), cells)
+            if sorted(network.series) == series:
+                return ObtainedGlobal(network, record, False, f"reused {record.model_id}")
+            decision = Decision(True, False, "the universe's series changed")
+        except ModelError as exc:
+            log.warning("%s/%s: %s; it is rejected and retrained", universe, label, exc)
+            registry.reject(record.model_id, str(exc))
+            decision = Decision(True, False, f"registered model unusable: {exc}")
+    cell = cells.get(cell_config.name)
+    network = GlobalNetwork(
+        cell,
+        cells,
+        cell_config,
+        config.model,
+        config.training,
+        timeframe,
+        series,
+        series_id=config.model.series_id,
+    )
+    report = network.fit(parts)
+    model_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    path = network.save(
+        Path(config.storage.resolved_artifact_dir)
+        / "global"
+        / universe.split(":")[1]
+        / label
+        / f"{model_id}.keras"
+    )
+    digest = hashlib.sha256("".join(data_hash(parts[s][0]) for s in series).encode())
+    record = ModelRecord(
+        model_id=model_id,
+        series=universe,
+        model=label,
+        cell=cell_config.name,
+        head=config.model.head,
+        params=cell_config.model_dump(mode="json") | {"series": series},
+        config_hash=config_hash,
+        data_start=min(pd.Timestamp(f.index[0]) for f, _ in parts.values()),
+        data_end=max(pd.Timestamp(f.index[-1]) for f, _ in parts.values()),
+        data_hash=digest.hexdigest()[:16],
+        metrics={
+            "epochs": report.epochs,
+            "val_loss": report.val_loss,
+            "fit_seconds": report.seconds,
+        },
+        versions=library_versions(),
+        seed=config.training.seed,
+        path=str(path),
+        file_sha256=sha256_file(path),
+        created_at=now,
+    )
+    registry.add(record)
+    return ObtainedGlobal(network, record, True, f"trained: {decision.reason}")

@@ -22,7 +22,13 @@ from candlecast.core.features import calendar_features, input_channels
 from candlecast.core.models.builder import Architecture, build_model, make_loss, make_optimizer
 from candlecast.core.models.bundle import load_bundle, save_bundle
 from candlecast.core.models.cell import Cell
-from candlecast.core.models.training import TrainingReport, fit, seed_everything
+from candlecast.core.models.training import (
+    TrainingReport,
+    TrainingSet,
+    fit,
+    seed_everything,
+    split_validation,
+)
 from candlecast.core.scaling import (
     Standardizer,
     apply_standardizer,
@@ -68,6 +74,7 @@ class NetworkForecaster:
         self.channel_names: list[str] = []
         self.report: TrainingReport | None = None
         self.fit_count = 0
+        self.id_vector: np.ndarray | None = None  # one-hot series id (global models only)
 
     # ---- data --------------------------------------------------------------------------------
     @property
@@ -98,6 +105,9 @@ class NetworkForecaster:
         self, frame: pd.DataFrame, channels: np.ndarray, origins: np.ndarray
     ) -> dict[str, np.ndarray]:
         scaled = apply_standardizer(self.input_scaler, channels)
+        if self.id_vector is not None:  # global models: which series, after scaling
+            constant = np.broadcast_to(self.id_vector, (len(scaled), len(self.id_vector)))
+            scaled = np.concatenate([scaled, constant], axis=1)
         inputs = {"history": input_windows(scaled, origins, self.window).astype("float32")}
         if self.known and self.head != "seq2seq":
             inputs["future"] = self._future_known(frame, origins).astype("float32")
@@ -120,13 +130,11 @@ class NetworkForecaster:
         if not np.all(np.isfinite(y.to_numpy(dtype="float64"))):
             raise DataError("the target has NaN or infinite values; validate the candles first")
 
-    # ---- Forecaster protocol -------------------------------------------------------------------
-    def fit(self, frame: pd.DataFrame, y: pd.Series, *, warm: bool = False) -> TrainingReport:
-        """Train on all of `frame`/`y`. `warm=True` continues the current weights and scalers."""
+    # ---- training ------------------------------------------------------------------------------
+    def training_set(self, frame: pd.DataFrame, y: pd.Series, *, fit_scalers: bool) -> TrainingSet:
+        """Samples from all of `frame`/`y` (scalers fitted on it unless `fit_scalers=False`),
+        with this series' own chronological validation tail."""
         self._check(frame, y)
-        if warm and self.keras_model is None:
-            raise ModelError(f"{self.name}: warm start needs a trained or loaded model")
-        seed_everything(self.training.seed)
         values = y.to_numpy(dtype="float64")
         channels = self._channels(frame, y)
         origins = training_origins(len(values), self.window, self.horizon)
@@ -140,33 +148,47 @@ class NetworkForecaster:
             else np.zeros(len(values), bool)
         )
         weights = (~future_values(synthetic, origins, self.horizon).any(axis=1)).astype("float32")
-        if not warm:
+        if fit_scalers:
             rows = np.arange(1, origins[-1] + 1)
             self.input_scaler = fit_standardizer(channels[rows], weights=~synthetic[rows])
         raw_targets = self._targets(values, channels, origins)
         if self.head == "seq2seq":
             targets = (raw_targets - self.input_scaler.mean[0]) / self.input_scaler.std[0]
         else:
-            if not warm:
+            if fit_scalers:
                 self.target_scaler = fit_standardizer(raw_targets, weights=weights)
             targets = apply_standardizer(self.target_scaler, raw_targets)
-        inputs = self._inputs(frame, channels, origins)
-        if not warm:
-            if self.cell is None:
-                raise ModelError(f"{self.name}: no cell plugin to build a model from")
-            arch = Architecture(
-                head=self.head,
-                window=self.window,
-                horizon=self.horizon,
-                channels=channels.shape[1],
-                known=self.known,
-                units=self.cell_config.units,
-                layers=self.cell_config.layers,
-                dropout=self.cell_config.dropout,
-                activation=self.cell_config.activation,
-                params=self.cell_config.params,
-            )
-            self.keras_model = build_model(self.cell, self.cells, arch)
+        train_idx, val_idx = split_validation(
+            len(origins), self.training.validation_fraction, gap=self.horizon
+        )
+        return TrainingSet(
+            self._inputs(frame, channels, origins),
+            targets.astype("float32"),
+            weights,
+            train_idx,
+            val_idx,
+        )
+
+    def build(self, channels: int) -> None:
+        """A fresh Keras model around this network's cell."""
+        if self.cell is None:
+            raise ModelError(f"{self.name}: no cell plugin to build a model from")
+        arch = Architecture(
+            head=self.head,
+            window=self.window,
+            horizon=self.horizon,
+            channels=channels,
+            known=self.known,
+            units=self.cell_config.units,
+            layers=self.cell_config.layers,
+            dropout=self.cell_config.dropout,
+            activation=self.cell_config.activation,
+            params=self.cell_config.params,
+        )
+        self.keras_model = build_model(self.cell, self.cells, arch)
+
+    def train(self, data: TrainingSet, *, warm: bool = False) -> TrainingReport:
+        """Fit the Keras model on prepared samples (the same seed gives the same weights)."""
         epochs = (
             self.training.warm_start_epochs
             if warm and self.training.warm_start_epochs
@@ -174,20 +196,30 @@ class NetworkForecaster:
         )
         self.report = fit(
             self.keras_model,
-            inputs,
-            targets.astype("float32"),
-            weights,
+            data.inputs,
+            data.targets,
+            data.weights,
+            data.train_idx,
+            data.val_idx,
             loss=make_loss(self.model_config.loss),
             optimizer=make_optimizer(self.model_config.optimizer, self.model_config.learning_rate),
             epochs=epochs,
             batch_size=self.training.batch_size,
             patience=self.training.patience,
-            validation_fraction=self.training.validation_fraction,
-            gap=self.horizon,
-            compile_model=True,
         )
         self.fit_count += 1
         return self.report
+
+    # ---- Forecaster protocol -------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, y: pd.Series, *, warm: bool = False) -> TrainingReport:
+        """Train on all of `frame`/`y`. `warm=True` continues the current weights and scalers."""
+        if warm and self.keras_model is None:
+            raise ModelError(f"{self.name}: warm start needs a trained or loaded model")
+        seed_everything(self.training.seed)
+        data = self.training_set(frame, y, fit_scalers=not warm)
+        if not warm:
+            self.build(data.inputs["history"].shape[2])
+        return self.train(data, warm=warm)
 
     def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins: Sequence[int]) -> np.ndarray:
         """`[len(origins), horizon]` forecasts in target units."""
@@ -233,7 +265,7 @@ class NetworkForecaster:
             out = self._call({"history": window})  # [n, W]
             nxt = out[:, -1]
             steps[:, k] = nxt * std0 + mean0
-            row = np.zeros((len(origins), 1, window.shape[2]), dtype="float32")
+            row = window[:, -1:].copy()  # constant channels (a series id) carry over
             row[:, 0, 0] = nxt
             if known is not None:
                 row[:, 0, 1 : 1 + known.shape[2]] = known[:, k]
@@ -254,6 +286,7 @@ class NetworkForecaster:
             "channels": self.channel_names,
             "input_scaler": self.input_scaler.to_dict() if self.input_scaler else None,
             "target_scaler": self.target_scaler.to_dict() if self.target_scaler else None,
+            "id_vector": self.id_vector.tolist() if self.id_vector is not None else None,
         }
 
     def save(self, path: Path) -> Path:
@@ -265,10 +298,14 @@ class NetworkForecaster:
     def load(cls, path: Path, cells: Mapping[str, Cell] | None = None) -> NetworkForecaster:
         """Load a saved network (safe mode). `cells` lets a later warm start rebuild nothing."""
         keras_model, meta = load_bundle(path)
-        if meta.get("format") != FORMAT_VERSION:
-            raise ModelError(
-                f"model {str(path)!r} has format {meta.get('format')}, expected {FORMAT_VERSION}"
-            )
+        check_format(meta, path)
+        return cls.restore(meta, keras_model, cells, path)
+
+    @classmethod
+    def restore(
+        cls, meta: dict[str, Any], keras_model: Any, cells: Mapping[str, Cell] | None, path: Path
+    ) -> NetworkForecaster:
+        """A forecaster from its `preprocessing()` record and a loaded Keras model."""
         cell_config = CellConfig.model_validate(meta["cell"])
         forecaster = cls(
             (cells or {}).get(cell_config.name),
@@ -283,7 +320,10 @@ class NetworkForecaster:
         forecaster.input_scaler = Standardizer.from_dict(meta["input_scaler"])
         if meta.get("target_scaler"):
             forecaster.target_scaler = Standardizer.from_dict(meta["target_scaler"])
-        expected = (forecaster.window, len(forecaster.channel_names))
+        if meta.get("id_vector") is not None:
+            forecaster.id_vector = np.asarray(meta["id_vector"], dtype="float64")
+        ids = 0 if forecaster.id_vector is None else len(forecaster.id_vector)
+        expected = (forecaster.window, len(forecaster.channel_names) + ids)
         got = tuple(keras_model.inputs[0].shape[1:])
         if got != expected:
             raise ModelError(
@@ -291,3 +331,10 @@ class NetworkForecaster:
                 "the file and its metadata do not match"
             )
         return forecaster
+
+
+def check_format(meta: dict[str, Any], path: Path) -> None:
+    if meta.get("format") != FORMAT_VERSION:
+        raise ModelError(
+            f"model {str(path)!r} has format {meta.get('format')}, expected {FORMAT_VERSION}"
+        )

@@ -50,6 +50,33 @@ def configure_threads(threads: int | None) -> None:
         pass  # already initialised: the pools keep their size
 
 
+@dataclass
+class TrainingSet:
+    """Samples ready for Keras: inputs by name, standardised targets, sample weights (0 for
+    samples whose targets were gap-filled), and which samples train and which validate."""
+
+    inputs: dict[str, np.ndarray]
+    targets: np.ndarray
+    weights: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @classmethod
+    def concatenate(cls, parts: list[TrainingSet]) -> TrainingSet:
+        """Several series' samples as one set; each keeps its own validation tail."""
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        return cls(
+            {k: np.concatenate([p.inputs[k] for p in parts]) for k in parts[0].inputs},
+            np.concatenate([p.targets for p in parts]),
+            np.concatenate([p.weights for p in parts]),
+            np.concatenate([p.train_idx + o for p, o in zip(parts, offsets, strict=True)]),
+            np.concatenate([p.val_idx + o for p, o in zip(parts, offsets, strict=True)]),
+        )
+
+
 def split_validation(n: int, fraction: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
     """Chronological split: the last `fraction` of samples validate, `gap` samples dropped
     between the parts so validation targets never overlap training targets."""
@@ -85,27 +112,25 @@ def fit(
     inputs: dict[str, np.ndarray],
     targets: np.ndarray,
     weights: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
     *,
     loss: Any,
     optimizer: Any,
     epochs: int,
     batch_size: int,
     patience: int,
-    validation_fraction: float,
-    gap: int,
-    compile_model: bool = True,
 ) -> TrainingReport:
-    """Train in place; the best weights by validation loss are restored."""
+    """Train in place on `train_idx`; with validation samples, early stopping restores the
+    best weights by validation loss."""
     import keras
 
-    n = len(targets)
-    if n < 2:
+    if len(train_idx) < 2:
         raise ModelError(
-            f"only {n} training sample(s): need at least 2 (more history, smaller window)"
+            f"only {len(train_idx)} training sample(s): need at least 2 (more history, "
+            "smaller window)"
         )
-    train_idx, val_idx = split_validation(n, validation_fraction, gap)
-    if compile_model:
-        model.compile(optimizer=optimizer, loss=loss)
+    model.compile(optimizer=optimizer, loss=loss)
     train_data = _dataset(inputs, targets, weights, train_idx, batch_size, shuffle=True)
     validation = None
     callbacks = []
@@ -122,6 +147,7 @@ def fit(
         validation_data=validation,
         epochs=epochs,
         verbose=0,
+        shuffle=False,  # the dataset shuffles itself, seeded
         callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
