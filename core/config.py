@@ -12,14 +12,22 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from candlecast.core.errors import ConfigError
 from candlecast.core.timeframes import SUPPORTED, timeframe_seconds
 
 TARGET_FIELDS = ("close", "open", "high", "low", "volume", "range")
 TRANSFORMS = ("log_return", "difference", "level", "log1p", "log1p_difference")
-FEATURES = ("calendar", "volume", "trend", "range")
+FEATURES = ("calendar", "volume", "trend", "range", "seasonal")
 HEADS = ("seq2vec", "seq2seq", "seq2vec2seq")
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,62}$")
 
@@ -98,13 +106,19 @@ class ModelConfig(Section):
 
     cells: list[CellConfig] = Field(default_factory=_default_cells, min_length=1)
     head: Literal["seq2vec", "seq2seq", "seq2vec2seq"] = "seq2vec"
+    scope: Literal["series", "global", "both"] = Field(
+        "series",
+        description="series: one network per series; global: one per cell for all series; "
+        "both: backtest both and keep the scope that wins across the universe",
+    )
+    series_id: bool = Field(True, description="global models: one-hot series id as an input")
     window: int = Field(48, ge=2, description="input candles per sample")
     horizon: int = Field(24, ge=1, le=1000, description="candles to forecast")
     target: Literal["close", "open", "high", "low", "volume", "range"] = "close"
     transform: Literal["log_return", "difference", "level", "log1p", "log1p_difference"] | None = (
         Field(None, description="default: log_return for prices, log1p_difference for volume")
     )
-    features: list[Literal["calendar", "volume", "trend", "range"]] = Field(
+    features: list[Literal["calendar", "volume", "trend", "range", "seasonal"]] = Field(
         default_factory=lambda: ["calendar"]
     )
     loss: Literal["mse", "mae", "huber"] = "mse"
@@ -194,26 +208,218 @@ class AnomalyConfig(Section):
     lookback_days: float = Field(90, gt=0, description="history used for decomposition/scores")
 
 
+SECRET_PREFIX = "secret:"
+
+
+def shown_url(value: str | None) -> str | None:
+    """A database URL as it may be shown or stored: the password as `***`; a Prefect Secret
+    reference (`secret:block-name`) as it is."""
+    if not value or value.startswith(SECRET_PREFIX):
+        return value
+    from candlecast.core.storage.engine import redact_url
+
+    return redact_url(value)
+
+
 class PublishConfig(Section):
     publishers: list[str] = Field(default_factory=lambda: ["files"])
     formats: list[Literal["csv", "parquet", "json"]] = Field(
         default_factory=lambda: ["csv", "parquet"]
     )
-    sql_url: str | None = Field(None, description="sql publisher: target database URL")
+    sql_url: str | None = Field(
+        None, description="sql publisher: target database URL, or secret:<Prefect Secret block>"
+    )
+
+    @field_serializer("sql_url", when_used="json")
+    def _hide_sql_password(self, value: str | None) -> str | None:
+        # JSON dumps are what leaves the process (Prefect's flow-run parameters, runs.config)
+        return shown_url(value)
 
 
 class StorageConfig(Section):
     data_home: Path = Field(Path("candlecast-data"), description="database, models, outputs")
-    database_url: str | None = Field(None, description="default: SQLite file in data_home")
+    database_url: str | None = Field(
+        None,
+        description="default: SQLite file in data_home; or secret:<Prefect Secret block>",
+    )
     artifact_dir: Path | None = Field(None, description="default: data_home/models")
+    lock_wait_s: float = Field(
+        300,
+        ge=0,
+        description="a run waits this long for a series another run is processing, then is "
+        "refused (0: refused at once)",
+    )
+    lock_ttl_s: float = Field(
+        600,
+        ge=1,
+        description="a run's series locks expire this long after its last heartbeat (they are "
+        "renewed every quarter of it): how soon a crashed machine's series are free again",
+    )
+
+    @field_serializer("database_url", when_used="json")
+    def _hide_password(self, value: str | None) -> str | None:
+        # JSON dumps are what leaves the process (Prefect's flow-run parameters, runs.config)
+        return shown_url(value)
 
     @property
     def resolved_database_url(self) -> str:
+        if self.database_url and self.database_url.startswith(SECRET_PREFIX):
+            raise ConfigError(
+                f"storage.database_url is the Prefect Secret reference {self.database_url!r}, "
+                "which only a Prefect flow run or the candlecast CLI resolves"
+            )
         return self.database_url or f"sqlite:///{self.data_home / 'candlecast.db'}"
 
     @property
     def resolved_artifact_dir(self) -> Path:
         return self.artifact_dir or self.data_home / "models"
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class OrchestrationConfig(Section):
+    """How one run fans out: the Prefect task runner, and TensorFlow's threads per training."""
+
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="threads (one process) or dask (prefect-dask)"
+    )
+    max_workers: int | None = Field(
+        None, ge=1, le=1024, description="threads: tasks at once (default: the cores)"
+    )
+    dask_address: str | None = Field(
+        None, description="dask: an existing scheduler, e.g. tcp://10.0.0.5:8786"
+    )
+    dask_workers: int | None = Field(
+        None, ge=1, le=1024, description="dask LocalCluster: worker processes (default: cores)"
+    )
+    threads_per_worker: int = Field(1, ge=1, le=256, description="dask LocalCluster")
+    tf_threads: int | None = Field(
+        None, ge=1, le=1024, description="TensorFlow threads per training (default: cores / "
+        "trainings at once)",
+    )  # fmt: skip
+    train_timeout_s: float | None = Field(
+        3600, gt=0, description="a training task running longer fails its (series, cell)"
+    )
+
+    @field_validator("dask_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+$", value):
+            raise ValueError(
+                f"{value!r} is not a Dask scheduler address: use scheme://host:port, "
+                "e.g. tcp://10.0.0.5:8786"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cluster(self) -> OrchestrationConfig:
+        if self.dask_address and self.dask_workers:
+            raise ValueError(
+                "dask_address (an existing cluster) and dask_workers (a LocalCluster) exclude "
+                "each other: set one"
+            )
+        return self
+
+    def parallel_trainings(self, cores: int | None = None) -> int:
+        """How many trainings may run at once in this configuration (on this machine)."""
+        cores = cores or available_cores()
+        if self.task_runner == "threads":
+            return self.max_workers or cores
+        if self.dask_address:
+            return cores  # unknown cluster: assume one training per local core
+        return (self.dask_workers or cores) * self.threads_per_worker
+
+    def resolved_tf_threads(self, cores: int | None = None) -> int:
+        """TensorFlow threads per training: `tf_threads`, or the cores shared out over the
+        trainings that run at once (at least 1), so parallel trainings do not oversubscribe."""
+        if self.tf_threads:
+            return self.tf_threads
+        cores = cores or available_cores()
+        return max(1, cores // self.parallel_trainings(cores))
+
+
+# (name, lowest, highest, names counted from `lowest`)
+_CRON_FIELDS = (
+    ("minute", 0, 59, ""),
+    ("hour", 0, 23, ""),
+    ("day of month", 1, 31, ""),
+    ("month", 1, 12, "jan feb mar apr may jun jul aug sep oct nov dec"),
+    ("day of week", 0, 7, "sun mon tue wed thu fri sat"),
+)
+_CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def check_cron(text: str) -> str:
+    """A standard five-field cron string (minute hour day-of-month month day-of-week) or an
+    alias such as @hourly; ValueError naming the field that is wrong."""
+    text = " ".join(str(text).split())
+    if text.startswith("@"):
+        if text.lower() not in _CRON_ALIASES:
+            raise ValueError(f"unknown cron alias {text!r}; allowed: {', '.join(_CRON_ALIASES)}")
+        return text.lower()
+    parts = text.split(" ")
+    if len(parts) != 5:
+        raise ValueError(
+            f"cron {text!r} has {len(parts)} field(s); need 5: minute hour day-of-month month "
+            "day-of-week, e.g. '5 * * * *' (hourly at minute 5)"
+        )
+    for part, (name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
+        words = names.split()
+        for item in part.split(","):
+            body, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) < 1):
+                raise ValueError(f"cron {text!r}: {name} step {step!r} must be a positive integer")
+            if body == "*":
+                continue
+            for value in body.split("-", 1):
+                if value.lower() in words:
+                    continue
+                if not value.isdigit() or not low <= int(value) <= high:
+                    raise ValueError(
+                        f"cron {text!r}: {name} {value!r} is not a number {low}-{high}"
+                        + (f" or a name ({', '.join(words)})" if words else "")
+                    )
+    return text
+
+
+class ScheduleConfig(Section):
+    """When the deployments run (`candlecast serve`, prefect.yaml) and what a late run does."""
+
+    forecast_cron: str = Field("5 * * * *", description="forecast run (mode auto)")
+    retrain_cron: str = Field("35 0 * * *", description="retraining run (mode train)")
+    timezone: str = Field("UTC", description="IANA time zone the cron strings are read in")
+    late_runs: Literal["skip", "catch_up"] = Field(
+        "skip", description="skip: a run due while one runs is cancelled, a late one skipped"
+    )
+    late_after_minutes: float = Field(
+        15, gt=0, description="a run starting this long after its scheduled time is late"
+    )
+
+    @field_validator("forecast_cron", "retrain_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+            ) from None
+        return value
 
 
 class Config(Section):
@@ -226,6 +432,8 @@ class Config(Section):
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     @model_validator(mode="after")
     def _cross(self) -> Config:
@@ -269,6 +477,8 @@ def _format(error: ValidationError) -> str:
             )
             continue
         value = item.get("input")
+        if isinstance(value, str) and str(loc[-1]).endswith("_url"):
+            value = shown_url(value)  # never a password in an error message
         shown = repr(value) if not isinstance(value, dict) else "{...}"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"`{where}` = {shown}: {message}")
@@ -381,11 +591,15 @@ __all__ = [
     "CellConfig",
     "Config",
     "ModelConfig",
+    "OrchestrationConfig",
     "PublishConfig",
+    "ScheduleConfig",
     "SourceConfig",
     "StorageConfig",
     "TrainingConfig",
+    "available_cores",
     "build_config",
+    "check_cron",
     "load_config",
     "parse_override",
 ]

@@ -6,6 +6,12 @@ features named in the config:
   volume    one-step change of log1p(volume)
   trend     g(y) minus its exponential moving average (span: the first seasonal period)
   range     log(high / low) of the candle
+
+and one that is not a history channel but known for the forecast steps themselves (the model's
+"future" input, see `NetworkForecaster`):
+  seasonal  the target one seasonal period before each forecast step (24 and 168 for hourly
+            candles, where the period is at least the horizon): a seasonal-naive forecast the
+            network can lean on
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from candlecast.core.timeframes import seasonal_periods, timeframe_seconds
 _DAY = 86_400
 _WEEK = 7 * _DAY
 _YEAR = 365.2425 * _DAY
-ALLOWED = ("calendar", "volume", "trend", "range")
+ALLOWED = ("calendar", "volume", "trend", "range", "seasonal")
 
 
 def calendar_names(timeframe: str) -> list[str]:

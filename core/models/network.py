@@ -36,7 +36,7 @@ from candlecast.core.scaling import (
     invert_standardizer,
 )
 from candlecast.core.targets import get_transform
-from candlecast.core.timeframes import timeframe_offset
+from candlecast.core.timeframes import seasonal_periods, timeframe_offset
 from candlecast.core.windows import future_values, input_windows, training_origins
 
 FORMAT_VERSION = 1
@@ -79,30 +79,63 @@ class NetworkForecaster:
     # ---- data --------------------------------------------------------------------------------
     @property
     def known(self) -> int:
-        """Known-in-advance channels per forecast step (the calendar), 0 when none."""
-        if "calendar" not in self.features:
-            return 0
-        return calendar_features(
-            pd.DatetimeIndex([pd.Timestamp(0, tz="UTC")]), self.timeframe
-        ).shape[1]
+        """Known-in-advance channels per forecast step (calendar, seasonal lags), 0 when none."""
+        calendar = 0
+        if "calendar" in self.features:
+            calendar = calendar_features(
+                pd.DatetimeIndex([pd.Timestamp(0, tz="UTC")]), self.timeframe
+            ).shape[1]
+        return calendar + len(self.lag_periods)
+
+    @property
+    def lag_periods(self) -> list[int]:
+        """Feature "seasonal": the seasonal periods at least `horizon` long, whose lagged values
+        (one period before each forecast step) are all known at the origin."""
+        if "seasonal" not in self.features:
+            return []
+        return [p for p in seasonal_periods(self.timeframe) if p >= self.horizon]
 
     def _channels(self, frame: pd.DataFrame, y: pd.Series) -> np.ndarray:
         channels, names = input_channels(frame, y, self.transform, self.features, self.timeframe)
         self.channel_names = names
         return channels  # [n, C]
 
-    def _future_known(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
-        """Calendar features of the H steps after each origin: `[len(origins), H, K]`."""
-        step = timeframe_offset(self.timeframe)
-        base = pd.DatetimeIndex(frame.index)[origins]
-        times = [base + step * (k + 1) for k in range(self.horizon)]
-        stacked = np.stack(
-            [calendar_features(pd.DatetimeIndex(t), self.timeframe) for t in times], 1
-        )
-        return stacked  # [len(origins), H, K]
+    def _future_known(
+        self, frame: pd.DataFrame, origins: np.ndarray, values: np.ndarray | None = None
+    ) -> np.ndarray:
+        """What is known about the H steps after each origin: `[len(origins), H, K]`.
+
+        Calendar features of each step; with feature "seasonal", the target one period before
+        each step (all at or before the origin), in model space and scaled like the targets.
+        """
+        parts = []
+        if "calendar" in self.features:
+            step = timeframe_offset(self.timeframe)
+            base = pd.DatetimeIndex(frame.index)[origins]
+            times = [base + step * (k + 1) for k in range(self.horizon)]
+            parts.append(
+                np.stack([calendar_features(pd.DatetimeIndex(t), self.timeframe) for t in times], 1)
+            )
+        if self.lag_periods:
+            if values is None or self.target_scaler is None:
+                raise ModelError(f"{self.name}: seasonal lags need the target and its scaler")
+            g = self.transform.forward(values)
+            steps = np.arange(1, self.horizon + 1)
+            for period in self.lag_periods:
+                positions = origins[:, None] + steps[None, :] - period  # [n, H], all <= origin
+                lagged = g[np.clip(positions, 0, None)]
+                if self.transform.relative:
+                    lagged = lagged - g[origins][:, None]
+                lagged = np.where(positions >= 0, lagged, self.target_scaler.mean)
+                parts.append(apply_standardizer(self.target_scaler, lagged)[..., None])
+        return np.concatenate(parts, axis=2)  # [len(origins), H, K]
 
     def _inputs(
-        self, frame: pd.DataFrame, channels: np.ndarray, origins: np.ndarray
+        self,
+        frame: pd.DataFrame,
+        channels: np.ndarray,
+        origins: np.ndarray,
+        values: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         scaled = apply_standardizer(self.input_scaler, channels)
         if self.id_vector is not None:  # global models: which series, after scaling
@@ -110,7 +143,7 @@ class NetworkForecaster:
             scaled = np.concatenate([scaled, constant], axis=1)
         inputs = {"history": input_windows(scaled, origins, self.window).astype("float32")}
         if self.known and self.head != "seq2seq":
-            inputs["future"] = self._future_known(frame, origins).astype("float32")
+            inputs["future"] = self._future_known(frame, origins, values).astype("float32")
         return inputs
 
     def _targets(self, y: np.ndarray, channels: np.ndarray, origins: np.ndarray) -> np.ndarray:
@@ -162,7 +195,7 @@ class NetworkForecaster:
             len(origins), self.training.validation_fraction, gap=self.horizon
         )
         return TrainingSet(
-            self._inputs(frame, channels, origins),
+            self._inputs(frame, channels, origins, values),
             targets.astype("float32"),
             weights,
             train_idx,
@@ -231,7 +264,7 @@ class NetworkForecaster:
             return np.zeros((0, self.horizon))
         values = y.to_numpy(dtype="float64")
         channels = self._channels(frame, y)
-        inputs = self._inputs(frame, channels, origins)
+        inputs = self._inputs(frame, channels, origins, values)
         if self.head == "seq2seq":
             z = self._iterate(frame, inputs["history"], origins)
         else:

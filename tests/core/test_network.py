@@ -117,3 +117,25 @@ def test_a_corrupt_or_missing_model_file_is_a_model_error(builtin_cells, tmp_pat
     path.unlink()
     with pytest.raises(ModelError, match="missing"):
         NetworkForecaster.load(path, builtin_cells)
+
+
+def test_seasonal_lags_are_known_at_the_origin(builtin_cells):
+    """Feature "seasonal": one period before each forecast step, never after the origin."""
+    frame = make_candles(400)
+    y = target_series(frame, "volume")
+    network = _network(
+        builtin_cells, "gru", "seq2vec", target="volume", features=["calendar", "seasonal"]
+    )
+    assert network.lag_periods == [24, 168] and network.known == 4 + 2
+    network.fit(frame.iloc[:380], y.iloc[:380])
+    origin = np.array([300])
+    values = y.to_numpy().copy()
+    known = network._future_known(frame, origin, values)  # [1, H, 6]
+    values[301:] *= 5.0  # the future changes
+    np.testing.assert_array_equal(network._future_known(frame, origin, values), known)
+    g = np.log1p(y.to_numpy())
+    expected = g[300 + 1 - 24 : 300 + 5 - 24] - g[300]  # steps 1..4, a day earlier
+    scaler = network.target_scaler
+    np.testing.assert_allclose(known[0, :, 4], (expected - scaler.mean) / scaler.std, rtol=1e-9)
+    forecast = network.predict_at(frame, y, [380])
+    assert forecast.shape == (1, 4) and np.all(forecast > 0)
