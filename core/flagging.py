@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from candlecast.core.anomalies.detector import DetectionContext, run_detectors
+from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
 from candlecast.core.anomalies.events import merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
 from candlecast.core.timeframes import timeframe_offset
@@ -47,5 +47,8 @@ def flag_series(
         forecasts=forecasts if forecasts is not None and not forecasts.empty else None,
     )
     flags = run_detectors(list(detectors.values()), context)
-    events = merge_events(flags, timeframe, open_events)
+    # events with no flag up to what was judged this run are closed
+    events = merge_events(
+        flags, timeframe, open_events, as_of=judged_through(context, list(detectors.values()))
+    )
     return flags, events

@@ -58,6 +58,8 @@ def register_detectors(register: Register) -> None:
     """Register anomaly detectors.
 
     Called once, when the plugin manager first needs the detectors. Call `register(detector)`
-    for each; `detector` provides `name: str`, `kinds: tuple[str, ...]` and
-    `detect(ctx: DetectionContext) -> list[Flag]` (see `candlecast.core.anomalies.detector`).
+    for each; `detector` provides `name: str`, `description: str`, `kinds: tuple[str, ...]`,
+    optionally `settle: int` (later candles it needs before judging one; the newest `settle`
+    candles are judged next run) and `detect(ctx: DetectionContext) -> list[Flag]`
+    (see `candlecast.core.anomalies.detector`).
     """
