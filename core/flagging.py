@@ -35,8 +35,9 @@ def flag_series(
     forecasts: pd.DataFrame | None,
     open_events: list[AnomalyEvent],
     target_fpr: float,
-) -> tuple[list[Flag], list[AnomalyEvent]]:
-    """Flags of the newest candles and the events they make (open events continued)."""
+) -> tuple[list[Flag], list[AnomalyEvent], list[AnomalyEvent]]:
+    """Flags of the newest candles, the events they make (open events continued), and which
+    of those events are new (started in this run, to be announced)."""
     context = DetectionContext(
         series=series,
         timeframe=timeframe,
@@ -51,4 +52,5 @@ def flag_series(
     events = merge_events(
         flags, timeframe, open_events, as_of=judged_through(context, list(detectors.values()))
     )
-    return flags, events
+    before = {(e.kind, e.start) for e in open_events}
+    return flags, events, [e for e in events if (e.kind, e.start) not in before]

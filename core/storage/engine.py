@@ -29,7 +29,14 @@ def make_engine(url: str) -> sa.Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"database {redact_url(url)} is unreachable: cannot create its folder "
+                    f"{str(folder)!r}: {exc.strerror or exc}"
+                ) from None
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")

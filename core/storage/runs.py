@@ -148,6 +148,20 @@ def metric_rows(results: RunResults) -> list[dict[str, Any]]:
     return rows
 
 
+def _decomposition_facts(decomposition: Any) -> dict[str, Any] | None:
+    """How a series was decomposed (the report recomputes the parts from stored candles)."""
+    if decomposition is None:
+        return None
+    index = decomposition.components.index
+    return {
+        "start": str(index[0]) if len(index) else None,
+        "end": str(index[-1]) if len(index) else None,
+        "periods": list(decomposition.periods),
+        "method": decomposition.method,
+        "scale": decomposition.scale,
+    }
+
+
 def run_row(results: RunResults) -> dict[str, Any]:
     summary = {
         "series": [
@@ -157,6 +171,21 @@ def run_row(results: RunResults) -> dict[str, Any]:
                 "champion_reason": s.champion_reason,
                 "origin": str(s.origin) if s.origin is not None else None,
                 "models": sorted(s.models),
+                # what the report rebuilds from the database needs beyond the other tables
+                "target": s.target,
+                "model_details": {
+                    name: {
+                        "family": m.family,
+                        "version": m.version,
+                        "trained": m.trained,
+                        "fit_seconds": m.fit_seconds,
+                        "epochs": m.epochs,
+                        "note": m.note,
+                        "error": m.error,
+                    }
+                    for name, m in sorted(s.models.items())
+                },
+                "decomposition": _decomposition_facts(s.decomposition),
                 "flags": len(s.flags),
                 "quality": s.quality,
                 "timings": s.timings,

@@ -8,9 +8,9 @@ from candlecast.core.errors import StorageError
 from candlecast.core.storage.anomaly_store import AnomalyStore
 from candlecast.core.storage.candle_store import CandleStore
 from candlecast.core.storage.engine import make_engine, redact_url
+from candlecast.core.storage.migrations import current_revision, upgrade
 from candlecast.core.storage.registry import ModelRegistry
 from candlecast.core.storage.runs import RunStore
-from candlecast.core.storage.schema import metadata
 
 
 class Store:
@@ -29,13 +29,22 @@ class Store:
         return redact_url(self.url)
 
     def create(self) -> Store:
-        """Create missing tables; a database that cannot be reached is a StorageError."""
+        """Migrate the database to the newest schema revision (`upgrade head`): a new database
+        gets every table, an older one is upgraded in place keeping its rows. Safe to call from
+        several processes at once. A database that cannot be reached is a StorageError."""
         try:
-            metadata.create_all(self.engine)
+            upgrade(self.engine)
         except sa.exc.OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StorageError(f"database {self.display_url} is unreachable: {reason}") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"could not migrate database {self.display_url}: {exc}") from exc
         return self
+
+    @property
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None before `create`)."""
+        return current_revision(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -5,21 +5,38 @@ complete.
 
 Layout under `<data_home>/outputs/`:
   runs/<run_id>/{forecasts,flags,metrics}.{csv,parquet,json}, manifest.json
-  latest/<series-slug>/{forecasts,flags}.{csv,parquet,json}
+  latest/<series-slug>/{forecasts,flags}.{csv,parquet,json}, manifest.json
+
+`manifest.json` lists every file with its table, format, row count, size and sha256. The
+`latest` view of a series only moves forward: publishing an older run again (its forecast
+origin is before the one shown) leaves it alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from candlecast.core.atomic import atomic_dir, sha256_file, write_atomic
+from candlecast.core.anomalies.flag import Flag
+from candlecast.core.atomic import atomic_dir, atomic_path, sha256_file
 from candlecast.core.config import Config
-from candlecast.core.results import RunResults
+from candlecast.core.results import FORECAST_COLUMNS, RunResults, SeriesOutcome
 from candlecast.plugins import hookimpl
 from candlecast.plugins.publishers.base import PublishReport
+
+FORMATS = ("csv", "parquet", "json")
+LATEST_TABLES = ("forecasts", "flags")
+# Column sets of tables that can be empty: a file with no rows still has its header.
+EMPTY_COLUMNS = {
+    "forecasts": list(FORECAST_COLUMNS),
+    "flags": ["run_id", *(f.name for f in fields(Flag))],
+    "metrics": ["run_id", "series", "model", "family"],
+}
 
 
 def _portable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -31,18 +48,70 @@ def _portable(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_frame(frame: pd.DataFrame, folder: Path, stem: str, formats: list[str]) -> dict[Path, int]:
-    written: dict[Path, int] = {}
+def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "csv":
+        _portable(frame).to_csv(path, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    elif fmt == "json":
+        _portable(frame).to_json(path, orient="records", indent=1)
+    else:  # config validation allows only FORMATS
+        raise ValueError(f"file format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def _entry(path: Path, stem: str, fmt: str, rows: int) -> dict[str, Any]:
+    return {
+        "file": path.name,
+        "table": stem,
+        "format": fmt,
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
+
+
+def write_frame(
+    frame: pd.DataFrame, folder: Path, stem: str, formats: list[str]
+) -> list[dict[str, Any]]:
+    """`frame` as `<folder>/<stem>.<fmt>` for every format (each file atomically); returns
+    their manifest entries."""
+    entries = []
     for fmt in formats:
         target = folder / f"{stem}.{fmt}"
-        if fmt == "csv":
-            write_atomic(target, lambda p: _portable(frame).to_csv(p, index=False))
-        elif fmt == "parquet":
-            write_atomic(target, lambda p: frame.to_parquet(p, index=False))
-        elif fmt == "json":
-            write_atomic(target, lambda p: _portable(frame).to_json(p, orient="records", indent=1))
-        written[target] = len(frame)
-    return written
+        with atomic_path(target) as tmp:
+            _write(frame, tmp, fmt)
+            entries.append(_entry(tmp, stem, fmt, len(frame)) | {"file": target.name})
+    return entries
+
+
+def run_tables(results: RunResults) -> dict[str, pd.DataFrame]:
+    """The run's forecasts, flags and metrics; an empty table keeps its columns."""
+    tables = {
+        "forecasts": results.forecasts(),
+        "flags": results.flags(),
+        "metrics": results.metrics(),
+    }
+    return {
+        stem: frame if len(frame.columns) else pd.DataFrame(columns=EMPTY_COLUMNS[stem])
+        for stem, frame in tables.items()
+    }
+
+
+def _series_part(frame: pd.DataFrame, series: str) -> pd.DataFrame:
+    return frame[frame["series"] == series].reset_index(drop=True)
+
+
+def _shown_origin(folder: Path) -> pd.Timestamp | None:
+    """The forecast origin of the run the `latest` folder shows (None: nothing shown yet)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return pd.Timestamp(manifest["origin"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _origin_text(outcome: SeriesOutcome) -> str | None:
+    return None if outcome.origin is None else pd.Timestamp(outcome.origin).isoformat()
 
 
 class FilesPublisher:
@@ -52,33 +121,74 @@ class FilesPublisher:
     def publish(self, results: RunResults, config: Config) -> PublishReport:
         root = config.storage.data_home / "outputs"
         formats = list(config.publish.formats)
-        tables = {
-            "forecasts": results.forecasts(),
-            "flags": results.flags(),
-            "metrics": results.metrics(),
-        }
+        tables = run_tables(results)
         report = PublishReport(self.name)
         run_dir = root / "runs" / results.run_id
         with atomic_dir(run_dir) as tmp:
-            manifest = {"run_id": results.run_id, "status": results.status, "files": []}
+            files = []
             for stem, frame in tables.items():
-                for path, rows in write_frame(frame, tmp, stem, formats).items():
-                    manifest["files"].append(
-                        {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
-                    )
+                files += write_frame(frame, tmp, stem, formats)
                 report.rows[stem] = len(frame)
+            manifest = {
+                "run_id": results.run_id,
+                "status": results.status,
+                "started": results.started.isoformat(),
+                "series": {
+                    s.id: {"champion": s.champion, "origin": _origin_text(s), "error": s.error}
+                    for s in results.series
+                },
+                "files": files,
+            }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         report.paths.append(run_dir)
+        skipped = []
         for outcome in results.series:
             if outcome.error:
                 continue  # keep the last good latest view of a series that failed this run
             folder = root / "latest" / outcome.key.slug
-            for stem in ("forecasts", "flags"):
-                frame = tables[stem]
-                part = frame[frame["series"] == outcome.id] if not frame.empty else frame
-                write_frame(part, folder, stem, formats)
+            shown = _shown_origin(folder)
+            if shown is not None and outcome.origin is not None and shown > outcome.origin:
+                skipped.append(f"{outcome.id} (latest shows a newer forecast from {shown})")
+                continue
+            parts = {stem: _series_part(tables[stem], outcome.id) for stem in LATEST_TABLES}
+            self._replace_latest(folder, parts, formats, results.run_id, outcome)
             report.paths.append(folder)
+        if skipped:
+            report.note = "latest view kept for " + "; ".join(skipped)
         return report
+
+    def _replace_latest(
+        self,
+        folder: Path,
+        parts: dict[str, pd.DataFrame],
+        formats: list[str],
+        run_id: str,
+        outcome: SeriesOutcome,
+    ) -> None:
+        """Write every file of the series' latest view to a temporary name first; only when all
+        are complete do they replace the old ones (a failure leaves the old view and no
+        temporary file). The manifest goes last."""
+        with contextlib.ExitStack() as stack:
+            # entered first, so replaced last (exits run in reverse order)
+            manifest_tmp = stack.enter_context(atomic_path(folder / "manifest.json"))
+            files = []
+            for stem, frame in parts.items():
+                for fmt in formats:
+                    target = folder / f"{stem}.{fmt}"
+                    tmp = stack.enter_context(atomic_path(target))
+                    _write(frame, tmp, fmt)
+                    files.append(_entry(tmp, stem, fmt, len(frame)) | {"file": target.name})
+            manifest = {
+                "run_id": run_id,
+                "series": outcome.id,
+                "origin": _origin_text(outcome),
+                "champion": outcome.champion,
+                "files": files,
+            }
+            manifest_tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        for stem in parts:  # a format no longer configured must not show stale data
+            for fmt in set(FORMATS) - set(formats):
+                (folder / f"{stem}.{fmt}").unlink(missing_ok=True)
 
 
 @hookimpl

@@ -1,0 +1,231 @@
+"""A run's results rebuilt from the database alone, for reports made after the run (the HTML
+file was deleted, or never written): the run row and its summary JSON, the forecasts and their
+intervals, the backtest metrics, the anomaly flags it recorded, and the candles from the candle
+store, from which the decomposition is computed again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from candlecast.core.anomalies.flag import Flag
+from candlecast.core.candles import SeriesKey
+from candlecast.core.errors import CandlecastError, StorageError
+from candlecast.core.report.index import IndexEntry, entry_from_row
+from candlecast.core.report.timefmt import utc
+from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome
+from candlecast.core.storage.anomaly_store import anomaly_flags
+from candlecast.core.storage.runs import backtest_metrics, forecast_intervals, forecasts, runs
+from candlecast.core.storage.store import Store
+
+DEFAULT_LOOKBACK_DAYS = 90.0
+HISTORY_DAYS = 14.0
+
+
+def index_entries(engine: sa.Engine, limit: int = 500) -> list[IndexEntry]:
+    """The newest `limit` runs in the database, newest first (without report links)."""
+    query = (
+        sa.select(runs.c.run_id, runs.c.started, runs.c.finished, runs.c.status, runs.c.summary)
+        .order_by(runs.c.started.desc(), runs.c.run_id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [entry_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def results_from_store(store: Store, run_id: str, *, history: bool = True) -> RunResults:
+    """The run `run_id` as RunResults. With `history`, each series also gets its candles
+    (gaps filled as the run did) and a decomposition recomputed from them."""
+    row = store.runs.get_run(run_id)
+    if row is None:
+        raise StorageError(
+            f"run {run_id!r} is not in database {store.display_url}; "
+            f"`candlecast report` lists the recorded runs"
+        )
+    summary: dict[str, Any] = row["summary"]
+    config: dict[str, Any] = row["config"]
+    results = RunResults(
+        run_id=row["run_id"],
+        started=utc(row["started"]) or pd.Timestamp(0, tz="UTC"),
+        finished=utc(row["finished"]),
+        status=row["status"],
+        config_hash=row["config_hash"],
+        config=config,
+        versions=row["versions"],
+        timings=summary.get("timings") or {},
+    )
+    metrics = _metrics(store.engine, run_id)
+    for info in summary.get("series", []):
+        outcome = _outcome(store, info, config, metrics.get(info["id"]), run_id)
+        if history and outcome.origin is not None and not outcome.error:
+            _attach_history(store, outcome, info, config)
+        results.series.append(outcome)
+    return results
+
+
+def _outcome(
+    store: Store,
+    info: Mapping[str, Any],
+    config: Mapping[str, Any],
+    board: pd.DataFrame | None,
+    run_id: str,
+) -> SeriesOutcome:
+    key = SeriesKey.parse(info["id"])
+    details: dict[str, dict[str, Any]] = info.get("model_details") or {}
+    outcome = SeriesOutcome(
+        key=key,
+        target=info.get("target") or config.get("model", {}).get("target") or "close",
+        origin=utc(info.get("origin")),
+        quality=dict(info.get("quality") or {}),
+        champion=info.get("champion"),
+        champion_reason=info.get("champion_reason"),
+        timings=dict(info.get("timings") or {}),
+        error=info.get("error"),
+    )
+    names = list(info.get("models") or [])
+    frames = _forecasts(store.engine, info["id"], outcome.origin) if outcome.origin else {}
+    for name in names:
+        detail = details.get(name, {})
+        frame, family = frames.get(name, (None, None))
+        outcome.models[name] = ModelOutcome(
+            model=name,
+            family=detail.get("family") or family or "",
+            forecast=frame,
+            trained=bool(detail.get("trained", False)),
+            fit_seconds=detail.get("fit_seconds"),
+            epochs=detail.get("epochs"),
+            version=detail.get("version"),
+            note=detail.get("note"),
+            error=detail.get("error"),
+        )
+    if board is not None:
+        families = {name: m.family for name, m in outcome.models.items()}
+        board = board.assign(family=[families.get(m, "") for m in board["model"]])
+        outcome.leaderboard = board.sort_values("mase", kind="stable").reset_index(drop=True)
+    outcome.flags = _flags(store.engine, info["id"], run_id)
+    recorded = int(info.get("flags") or 0)
+    if len(outcome.flags) < recorded:
+        outcome.quality["flags"] = (
+            f"{recorded} flag(s) were raised by this run, {len(outcome.flags)} are still "
+            f"recorded under it (a later run re-flagged the others)"
+        )
+    return outcome
+
+
+def _metrics(engine: sa.Engine, run_id: str) -> dict[str, pd.DataFrame]:
+    """Per series, the leaderboard (one row per model, one column per metric)."""
+    query = sa.select(backtest_metrics).where(backtest_metrics.c.run_id == run_id)
+    with engine.connect() as conn:
+        long = pd.DataFrame(conn.execute(query).mappings().all())
+    if long.empty:
+        return {}
+    wide = long.pivot_table(
+        index=["series", "model"], columns="metric", values="value", aggfunc="first", dropna=False
+    ).reset_index()
+    wide.columns.name = None
+    return {
+        str(series): part.drop(columns="series").reset_index(drop=True)
+        for series, part in wide.groupby("series")
+    }
+
+
+def _db_time(value: pd.Timestamp) -> Any:
+    return value.tz_convert("UTC").to_pydatetime()
+
+
+def _forecasts(
+    engine: sa.Engine, series: str, origin: pd.Timestamp
+) -> dict[str, tuple[pd.DataFrame, str]]:
+    """model -> (target_time, step, value, lower_<pct>, upper_<pct>; family) issued at `origin`."""
+    points_q = sa.select(forecasts).where(
+        forecasts.c.series == series, forecasts.c.issued_at == _db_time(origin)
+    )
+    bounds_q = sa.select(forecast_intervals).where(
+        forecast_intervals.c.series == series,
+        forecast_intervals.c.issued_at == _db_time(origin),
+    )
+    with engine.connect() as conn:
+        points = pd.DataFrame(conn.execute(points_q).mappings().all())
+        bounds = pd.DataFrame(conn.execute(bounds_q).mappings().all())
+    if points.empty:
+        return {}
+    points["target_time"] = pd.to_datetime(points["target_time"], utc=True)
+    if not bounds.empty:
+        for level, part in bounds.groupby("level"):
+            pct = round(float(level) * 100)
+            part = part.rename(columns={"lower": f"lower_{pct}", "upper": f"upper_{pct}"})
+            points = points.merge(
+                part[["model", "step", f"lower_{pct}", f"upper_{pct}"]],
+                on=["model", "step"],
+                how="left",
+            )
+    out = {}
+    for model, part in points.groupby("model"):
+        columns = ["target_time", "step", "value"] + [
+            c for c in part.columns if c.startswith(("lower_", "upper_"))
+        ]
+        frame = part.sort_values("step")[columns].reset_index(drop=True)
+        out[str(model)] = (frame, str(part["family"].iloc[0]))
+    return out
+
+
+def _flags(engine: sa.Engine, series: str, run_id: str) -> list[Flag]:
+    query = (
+        sa.select(anomaly_flags)
+        .where(anomaly_flags.c.series == series, anomaly_flags.c.run_id == run_id)
+        .order_by(anomaly_flags.c.timestamp)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        Flag(
+            series=row["series"],
+            timestamp=utc(row["timestamp"]),
+            kind=row["kind"],
+            detector=row["detector"],
+            score=row["score"],
+            threshold=row["threshold"],
+            severity=row["severity"],
+            reason=row["reason"],
+        )
+        for row in rows
+    ]
+
+
+def _attach_history(
+    store: Store, outcome: SeriesOutcome, info: Mapping[str, Any], config: Mapping[str, Any]
+) -> None:
+    """The candles the report shows (gaps filled as the run did) and their decomposition."""
+    from candlecast.core.decomposition import decompose_candles
+    from candlecast.core.gaps import fill_gaps
+    from candlecast.core.timeframes import timeframe_offset
+
+    origin = outcome.origin
+    if origin is None:
+        return
+    facts = info.get("decomposition") or {}
+    lookback = float(config.get("anomalies", {}).get("lookback_days") or DEFAULT_LOOKBACK_DAYS)
+    start = utc(facts.get("start")) or origin - pd.Timedelta(days=lookback)
+    start = min(start, origin - pd.Timedelta(days=HISTORY_DAYS))
+    step = timeframe_offset(outcome.key.timeframe)
+    source = config.get("source", {})
+    try:
+        candles = store.candles.load(outcome.key, start=start, end=origin + step)
+        if candles.empty:
+            outcome.quality["report"] = "no stored candles for the report's history"
+            return
+        outcome.candles, _ = fill_gaps(
+            candles,
+            outcome.key.timeframe,
+            int(source.get("max_gap", 3)),
+            source.get("on_long_gap", "split"),
+        )
+        decomposed = outcome.candles
+        if facts.get("start"):
+            decomposed = decomposed[decomposed.index >= utc(facts["start"])]
+        outcome.decomposition = decompose_candles(decomposed, outcome.key.timeframe)
+    except CandlecastError as exc:
+        outcome.quality["report"] = f"decomposition could not be recomputed: {exc}"

@@ -1,0 +1,1 @@
+"""Revision scripts, oldest first by `down_revision`. (A package so that installs ship them.)"""

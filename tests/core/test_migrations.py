@@ -1,0 +1,217 @@
+"""Schema migrations: a new database, an old `create_all` database upgraded in place, a second
+revision, concurrent upgrades, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import textwrap
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from candlecast.core.candles import SeriesKey
+from candlecast.core.errors import StorageError
+from candlecast.core.storage.candle_store import CandleStore
+from candlecast.core.storage.engine import make_engine
+from candlecast.core.storage.migrations import (
+    complete_metadata,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from candlecast.core.storage.migrations.runner import VERSION_TABLE
+from candlecast.core.storage.runs import runs
+from candlecast.core.storage.store import Store
+from tests.fixtures.series import make_candles
+
+KEY = SeriesKey("binance", "BTC/USDT", "1h")
+TABLES = {
+    "candles",
+    "runs",
+    "forecasts",
+    "forecast_intervals",
+    "backtest_metrics",
+    "models",
+    "anomaly_flags",
+    "anomaly_events",
+    "series_locks",
+}
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def _run_row(run_id: str) -> dict:
+    return {
+        "run_id": run_id,
+        "started": pd.Timestamp("2024-01-02", tz="UTC").to_pydatetime(),
+        "finished": None,
+        "status": "ok",
+        "config_hash": "abc",
+        "config": "{}",
+        "versions": "{}",
+        "summary": "{}",
+    }
+
+
+def _count(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())
+
+
+def test_a_new_database_gets_every_table_at_the_head_revision(db_url):
+    store = Store(db_url).create()
+    try:
+        assert _tables(store.engine) == TABLES | {VERSION_TABLE}
+        assert set(complete_metadata().tables) == TABLES
+        assert store.revision == head_revision() == "0001"
+        with store.engine.connect() as conn:  # the migrated schema is what the stores declare
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+            )
+            assert compare_metadata(context, complete_metadata()) == []
+    finally:
+        store.close()
+
+
+def test_create_twice_keeps_rows_and_the_revision(db_url):
+    store = Store(db_url).create()
+    try:
+        store.candles.upsert(KEY, make_candles(30))
+        store.create()
+        assert store.candles.count(KEY) == 30
+        with store.engine.connect() as conn:
+            versions = conn.execute(sa.text(f"select version_num from {VERSION_TABLE}")).all()
+        assert [v[0] for v in versions] == ["0001"]
+    finally:
+        store.close()
+
+
+def test_a_create_all_database_is_upgraded_in_place_keeping_its_rows(db_url):
+    engine = make_engine(db_url)
+    complete_metadata().create_all(engine)  # how databases were made before migrations
+    CandleStore(engine).upsert(KEY, make_candles(48))
+    with engine.begin() as conn:
+        conn.execute(runs.insert(), [_run_row("r1"), _run_row("r2")])
+    assert current_revision(engine) is None
+    engine.dispose()
+
+    store = Store(db_url).create()
+    try:
+        assert store.revision == "0001"
+        assert store.candles.count(KEY) == 48
+        assert store.candles.load(KEY)["close"].iloc[-1] == pytest.approx(
+            make_candles(48)["close"].iloc[-1]
+        )
+        assert _count(store.engine, "runs") == 2
+        assert _tables(store.engine) == TABLES | {VERSION_TABLE}
+    finally:
+        store.close()
+
+
+def test_a_database_with_only_some_tables_gets_the_missing_ones(db_url):
+    engine = make_engine(db_url)
+    CandleStore(engine).create()  # an old database that only ever stored candles
+    CandleStore(engine).upsert(KEY, make_candles(24))
+    assert _tables(engine) == {"candles"}
+    upgrade(engine)
+    assert _tables(engine) == TABLES | {VERSION_TABLE}
+    assert CandleStore(engine).count(KEY) == 24
+    engine.dispose()
+
+
+SECOND_REVISION = '''
+"""A test revision: runs.note and a new table."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("note", sa.Text(), nullable=True))
+    op.create_table("run_notes", sa.Column("run_id", sa.String(64), primary_key=True))
+
+
+def downgrade():
+    op.drop_table("run_notes")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("note")
+'''
+
+
+def test_a_second_revision_upgrades_in_place_and_old_code_refuses_the_newer_database(
+    db_url, tmp_path
+):
+    extra = tmp_path / "versions"
+    extra.mkdir()
+    (extra / "0002_run_note.py").write_text(textwrap.dedent(SECOND_REVISION))
+    store = Store(db_url).create()
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(runs.insert(), [_run_row("r1")])
+        assert head_revision([extra]) == "0002"
+        assert upgrade(store.engine, extra_locations=[extra]) == "0002"
+        columns = {c["name"] for c in sa.inspect(store.engine).get_columns("runs")}
+        assert "note" in columns
+        assert "run_notes" in _tables(store.engine)
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.text("select run_id, status, note from runs")).one()
+        assert tuple(row) == ("r1", "ok", None)
+
+        # the shipped scripts do not know 0002: a clear error, and the database is untouched
+        with pytest.raises(StorageError, match=r"revision '0002'.*newer candlecast"):
+            Store(db_url).create()
+        assert current_revision(store.engine) == "0002"
+    finally:
+        store.close()
+
+
+def _create_when_released(url: str, barrier, results) -> None:
+    barrier.wait(timeout=30)
+    try:
+        store = Store(url).create()
+        results.put(store.revision)
+        store.close()
+    except Exception as exc:  # reported to the test, which fails on it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_concurrent_creates_from_several_processes_all_succeed(db_url):
+    workers = 4
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(workers), context.Queue()
+    processes = [
+        context.Process(target=_create_when_released, args=(db_url, barrier, results))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    outcomes = sorted(results.get(timeout=5) for _ in processes)
+    assert outcomes == ["0001"] * workers
+    engine = make_engine(db_url)
+    try:
+        assert _count(engine, VERSION_TABLE) == 1
+        assert _tables(engine) == TABLES | {VERSION_TABLE}
+    finally:
+        engine.dispose()
+
+
+def test_an_unreachable_database_names_it_without_the_password():
+    url = "postgresql+psycopg2://candle:s3cret-pw@127.0.0.1:9/nowhere?connect_timeout=2"
+    with pytest.raises(StorageError) as caught:
+        Store(url).create()
+    message = str(caught.value)
+    assert "unreachable" in message
+    assert "candle:***@127.0.0.1:9/nowhere" in message
+    assert "s3cret-pw" not in message
