@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-forecast bench-fetch bench-anomaly bench-run clean
+.PHONY: run test lint format bench-forecast bench-fetch bench-anomaly bench-train bench-run clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt examples/candlecast-conv-gru/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-fetch: $(STAMP)
 
 bench-anomaly: $(STAMP)
 	$(BIN)/python bench/anomaly.py $(ARGS)
+
+bench-train: $(STAMP)
+	$(BIN)/python bench/train.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) candlecast-data build *.egg-info

@@ -36,9 +36,11 @@ def register_sources(register: Register) -> None:
     """Register candle sources.
 
     Called once, when the plugin manager first needs the sources. Call `register(source)` for
-    each; `source` provides `name: str`, `description: str` and
-    `load(config: SourceConfig, key: SeriesKey, store: CandleStore) -> SourceResult`
-    (see `candlecast.plugins.sources.base.Source`).
+    each; `source` provides `name: str`, `description: str`,
+    `series(config: SourceConfig) -> list[SeriesKey]`, `check(config: SourceConfig) -> None`
+    (fail fast before any work) and
+    `sync(config, key, store: CandleStore, progress=None) -> FetchReport` (store only what is
+    new, page by page) (see `candlecast.plugins.sources.base.Source`).
     """
 
 
