@@ -10,20 +10,32 @@ import os
 from pathlib import Path
 from typing import Any
 
+from candlecast.core import faultpoints
+from candlecast.core.atomic import sweep_stale_temps, temp_sibling
 from candlecast.core.errors import ModelError
 
 
 def save_bundle(path: Path, model: Any, preprocessing: dict[str, Any]) -> Path:
-    """Save to `path` (suffix .keras) and its .json sidecar; returns the .keras path."""
+    """Save to `path` (suffix .keras) and its .json sidecar; returns the .keras path.
+
+    Both are written under temporary names first (what a killed process leaves of them is
+    swept by the next save into the folder); a failure such as a full disk is a ModelError."""
     path = Path(path).with_suffix(".keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_model = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    tmp_meta = path.with_name(f".{path.stem}.{os.getpid()}.tmp.json")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"could not save model {str(path)!r}: {exc.strerror or exc}") from exc
+    sweep_stale_temps(path.parent)
+    tmp_model = temp_sibling(path, suffix=".keras")  # Keras wants the .keras suffix
+    tmp_meta = temp_sibling(path.with_suffix(".json"), suffix=".json")
     try:
         model.save(tmp_model)
         tmp_meta.write_text(json.dumps(preprocessing, indent=1, sort_keys=True), encoding="utf-8")
+        faultpoints.reached("replace", path)
         os.replace(tmp_model, path)
         os.replace(tmp_meta, path.with_suffix(".json"))
+    except OSError as exc:
+        raise ModelError(f"could not save model {str(path)!r}: {exc.strerror or exc}") from exc
     finally:
         for tmp in (tmp_model, tmp_meta):
             with contextlib.suppress(FileNotFoundError):
