@@ -186,8 +186,8 @@ def network_factories(protocol: Protocol, target: str = "close") -> dict[str, Fo
     (`Config()`: window, units, calendar inputs, training budget, seed).
 
     The target is given as values (close, or log1p(volume)); the transform is candlecast's
-    default for it: log returns for the price; for log1p(volume), changes from the origin
-    (`difference`), which is candlecast's `log1p_difference` of the raw volume.
+    default for it: log returns for the price; for log1p(volume), its level (`level`), which is
+    candlecast's default `log1p` of the raw volume.
     """
     from candlecast.core.config import Config
     from candlecast.core.models.network import NetworkForecaster
@@ -198,7 +198,7 @@ def network_factories(protocol: Protocol, target: str = "close") -> dict[str, Fo
     model = defaults.model.model_copy(
         update={
             "horizon": protocol.horizon,
-            "transform": "log_return" if target == "close" else "difference",
+            "transform": "log_return" if target == "close" else "level",
         }
     )
     factories: dict[str, ForecasterFactory] = {}

@@ -418,8 +418,11 @@ def sync_series(
     until: pd.Timestamp | None = None,
     sleep: Callable[[float], None] = time.sleep,
     recheck_gaps: bool = True,
+    progress: Callable[[pd.Timestamp, pd.Timestamp], None] | None = None,
 ) -> FetchReport:
     """Bring the stored series `key` up to date; returns what was done.
+
+    `progress(since, fetched_through)` is called after each stored page (for progress bars).
 
     First run (nothing stored): backfills from `now - history` (the exchange's clock unless
     `now` is given; that costs one `fetch_time` request). Later runs: only candles after the
@@ -455,6 +458,8 @@ def sync_series(
         clean, rejections = validate_candles(frame)
         rejected = rejected.merged(rejections)
         stored += store.upsert(key, clean)
+        if progress is not None and len(frame):
+            progress(since, pd.Timestamp(frame.index[-1]))
 
     def finish(report: FetchReport) -> FetchReport:
         report.requests += report_time.requests

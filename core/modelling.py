@@ -23,6 +23,7 @@ from candlecast.core.errors import ModelError
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.network import NetworkForecaster
+from candlecast.core.models.training import TrainingReport
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 log = logging.getLogger("candlecast.modelling")
@@ -129,6 +130,61 @@ def model_path(artifact_dir: Path, key: SeriesKey, label: str, model_id: str) ->
     return Path(artifact_dir) / key.slug / label / f"{model_id}.keras"
 
 
+def new_model_id(now: pd.Timestamp) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def training_metrics(report: TrainingReport | None, **extra: object) -> dict[str, object]:
+    """What the registry keeps about a training (the backtest MAE is added later)."""
+    return {
+        "epochs": report.epochs if report else None,
+        "best_epoch": report.best_epoch if report else None,
+        "val_loss": report.val_loss if report else None,
+        "fit_seconds": report.seconds if report else None,
+    } | extra
+
+
+def register_model(
+    registry: ModelRegistry,
+    *,
+    model_id: str,
+    series: str,
+    label: str,
+    cell_config: CellConfig,
+    config: Config,
+    config_hash: str,
+    frames: list[pd.DataFrame],
+    metrics: dict[str, object],
+    path: Path,
+    now: pd.Timestamp,
+    params: dict[str, object] | None = None,
+) -> ModelRecord:
+    """Add the registry row of a saved model trained on `frames` (one per series)."""
+    hashes = [data_hash(frame) for frame in frames]
+    record = ModelRecord(
+        model_id=model_id,
+        series=series,
+        model=label,
+        cell=cell_config.name,
+        head=config.model.head,
+        params=cell_config.model_dump(mode="json") | (params or {}),
+        config_hash=config_hash,
+        data_start=min(pd.Timestamp(f.index[0]) for f in frames),
+        data_end=max(pd.Timestamp(f.index[-1]) for f in frames),
+        data_hash=hashes[0]
+        if len(hashes) == 1
+        else hashlib.sha256("".join(hashes).encode()).hexdigest()[:16],
+        metrics=metrics,
+        versions=library_versions(),
+        seed=config.training.seed,
+        path=str(path),
+        file_sha256=sha256_file(path),
+        created_at=now,
+    )
+    registry.add(record)
+    return record
+
+
 @dataclass
 class ObtainedNetwork:
     forecaster: NetworkForecaster
@@ -162,36 +218,23 @@ def train_and_register(
             cell, cells, cell_config, config.model, config.training, key.timeframe
         )
         forecaster.fit(frame, y)
-    model_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    model_id = new_model_id(now)
     path = forecaster.save(
         model_path(config.storage.resolved_artifact_dir, key, cell_config.id, model_id)
     )
-    report = forecaster.report
-    record = ModelRecord(
+    record = register_model(
+        registry,
         model_id=model_id,
         series=str(key),
-        model=cell_config.id,
-        cell=cell_config.name,
-        head=config.model.head,
-        params=cell_config.model_dump(mode="json"),
+        label=cell_config.id,
+        cell_config=cell_config,
+        config=config,
         config_hash=model_config_hash(cell_config, config, key.timeframe),
-        data_start=pd.Timestamp(frame.index[0]),
-        data_end=pd.Timestamp(frame.index[-1]),
-        data_hash=data_hash(frame),
-        metrics={
-            "epochs": report.epochs if report else None,
-            "best_epoch": report.best_epoch if report else None,
-            "val_loss": report.val_loss if report else None,
-            "fit_seconds": report.seconds if report else None,
-            "warm_start": warm_from is not None,
-        },
-        versions=library_versions(),
-        seed=config.training.seed,
-        path=str(path),
-        file_sha256=sha256_file(path),
-        created_at=now,
+        frames=[frame],
+        metrics=training_metrics(forecaster.report, warm_start=warm_from is not None),
+        path=path,
+        now=now,
     )
-    registry.add(record)
     return ObtainedNetwork(forecaster, record, True, note)
 
 
@@ -335,8 +378,8 @@ def obtain_global(
         series,
         series_id=config.model.series_id,
     )
-    report = network.fit(parts)
-    model_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    network.fit(parts)
+    model_id = new_model_id(now)
     path = network.save(
         Path(config.storage.resolved_artifact_dir)
         / "global"
@@ -344,28 +387,18 @@ def obtain_global(
         / label
         / f"{model_id}.keras"
     )
-    digest = hashlib.sha256("".join(data_hash(parts[s][0]) for s in series).encode())
-    record = ModelRecord(
+    record = register_model(
+        registry,
         model_id=model_id,
         series=universe,
-        model=label,
-        cell=cell_config.name,
-        head=config.model.head,
-        params=cell_config.model_dump(mode="json") | {"series": series},
+        label=label,
+        cell_config=cell_config,
+        config=config,
         config_hash=config_hash,
-        data_start=min(pd.Timestamp(f.index[0]) for f, _ in parts.values()),
-        data_end=max(pd.Timestamp(f.index[-1]) for f, _ in parts.values()),
-        data_hash=digest.hexdigest()[:16],
-        metrics={
-            "epochs": report.epochs,
-            "val_loss": report.val_loss,
-            "fit_seconds": report.seconds,
-        },
-        versions=library_versions(),
-        seed=config.training.seed,
-        path=str(path),
-        file_sha256=sha256_file(path),
-        created_at=now,
+        frames=[parts[s][0] for s in series],
+        metrics=training_metrics(network.report),
+        path=path,
+        now=now,
+        params={"series": series},
     )
-    registry.add(record)
     return ObtainedGlobal(network, record, True, f"trained: {decision.reason}")

@@ -45,7 +45,11 @@ def minimum_candles(config: Config) -> int:
 def prepare_series(candles: pd.DataFrame, key: SeriesKey, config: Config) -> PreparedSeries:
     """Fill gaps, pick the target; fail with the count needed when the series is too short."""
     if candles.empty:
-        raise DataError(f"{key}: no candles stored; fetch first (candlecast fetch)")
+        raise DataError(
+            f"{key}: no candles stored: the source returned none for this series (first run: "
+            f"none in the last source.history_days = {config.source.history_days:g} days); check "
+            "the symbol and timeframe, and that the exchange or file has candles for it"
+        )
     frame, gaps = fill_gaps(
         candles, key.timeframe, config.source.max_gap, config.source.on_long_gap
     )

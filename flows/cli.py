@@ -19,6 +19,7 @@ from candlecast.core.config import default_config_text
 from candlecast.core.errors import CandlecastError, SourceError
 from candlecast.flows.cli_app import (
     OFFLINE_HINT,
+    STATE,
     ConfigOption,
     CsvOption,
     ExchangeOption,
@@ -32,6 +33,7 @@ from candlecast.flows.cli_app import (
     build,
     console,
     errors,
+    quiet_prefect_console,
     quiet_runtime,
 )
 
@@ -82,6 +84,7 @@ def run(
         return
     from candlecast.flows.display import run_with_progress
 
+    quiet_prefect_console()
     summary = run_with_progress(cfg, mode)
     _print_summary(summary)
     if summary["status"] != "ok":
@@ -98,6 +101,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(table)
     for name, note in summary["published"].items():
         console.print(f"published [bold]{name}[/]: {note}")
+    if summary.get("report"):
+        console.print(f"report: {summary['report']}")
 
 
 @app.command()
@@ -120,24 +125,30 @@ def fetch(
     )  # fmt: skip
     from candlecast.flows.display import fetch_with_progress
 
-    reports = fetch_with_progress(cfg)
+    fetched = fetch_with_progress(cfg)
     table = Table(title="fetch")
-    for column in ("series", "new candles", "requests", "retries", "rejected", "last candle"):
+    table.add_column("series", no_wrap=True)
+    for column in ("new", "requests", "retries", "rejected", "gaps filled", "last (UTC)"):
         table.add_column(column)
     failed = False
-    for key, report in reports.items():
-        if isinstance(report, str):
+    for key, item in fetched.items():
+        if item.error is not None:
             failed = True
-            table.add_row(str(key), "–", "–", "–", "–", f"[red]{report}[/]")
+            table.add_row(str(key), *["–"] * 5, f"[red]{item.error}[/]")
             continue
+        report = item.report
+        gaps = f"{item.gaps_filled}" + (f" ({item.long_gaps} too long)" if item.long_gaps else "")
         table.add_row(
             str(key),
             str(report.new_candles),
             str(report.requests),
             str(report.retries),
             str(report.rejected.total),
-            str(report.last) if report.last is not None else "–",
+            gaps,
+            f"{report.last:%Y-%m-%d %H:%M}" if report.last is not None else "–",
         )
+        if report.rejected:
+            console.print(f"{key}: {report.rejected.summary()}")
     console.print(table)
     if failed:
         raise typer.Exit(1)
@@ -169,11 +180,14 @@ def main() -> None:
     """Console-script entry point: one clear line per error, tracebacks only with --debug."""
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns typer.Exit's code here, not raises
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CandlecastError as exc:
         if debug:
             raise
-        hint = f"; {OFFLINE_HINT}" if isinstance(exc, SourceError) else ""
+        offline = STATE.get("source") != "csv"  # the hint's way out is a CSV
+        hint = f"; {OFFLINE_HINT}" if isinstance(exc, SourceError) and offline else ""
         errors.print(f"[red]error:[/] {exc}{hint}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:

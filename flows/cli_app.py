@@ -7,6 +7,7 @@ Commands live in `flows/cli.py` and `flows/commands/*.py` (one module per comman
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -90,13 +91,19 @@ def build(
         overrides[tuple(path)] = value
     if config is None and Path("candlecast.toml").exists():
         config = Path("candlecast.toml")
-    return load_config(config, overrides)
+    from candlecast.flows.secret_refs import resolve_secrets  # secret:<block> references
+
+    built = resolve_secrets(load_config(config, overrides))
+    STATE["source"] = built.source.name  # main() names the offline way for exchanges only
+    return built
 
 
 def quiet_runtime() -> None:
     """Keep the terminal for candlecast's own output (--verbose shows everything). Call it
     before loading plugins: a cell plugin may import TensorFlow."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls
+    # the temporary local API starts within 20 s on an idle machine, not always on a busy one
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if STATE["verbose"]:
         return
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -121,6 +128,28 @@ def quiet_runtime() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+class _FailuresAreTheCliJob(logging.Filter):
+    """Prefect's console without -v / --debug: its warnings, not its errors and tracebacks. The
+    CLI reports a failure itself, once (the summary table, or one `error:` line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR and not record.exc_info
+
+
+def quiet_prefect_console() -> None:
+    """Call before running a flow: without -v / --debug, Prefect's console handler drops
+    ERROR records and tracebacks (its API handler, the Prefect UI's logs, keeps everything)."""
+    if STATE["verbose"] or STATE["debug"]:
+        return
+    import prefect.main  # noqa: F401  (configures Prefect's logging: the console handler)
+
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler" and not any(
+            isinstance(f, _FailuresAreTheCliJob) for f in handler.filters
+        ):
+            handler.addFilter(_FailuresAreTheCliJob())
 
 
 @app.callback()

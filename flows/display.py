@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from candlecast.core.candles import SeriesKey
 from candlecast.core.config import Config
 from candlecast.core.errors import CandlecastError
+from candlecast.core.fetch import FetchReport
 from candlecast.flows import progress
 
 console = Console(stderr=True)
@@ -41,34 +45,71 @@ class StageBoard:
 
 
 def run_with_progress(config: Config, mode: str) -> dict[str, Any]:
-    from candlecast.flows.forecast import forecast_flow
+    from candlecast.flows.forecast import run_forecast
 
     board = StageBoard()
     progress.set_listener(board.update)
     try:
         with Live(board, console=console, refresh_per_second=4, transient=False):
-            return forecast_flow(config=config, mode=mode)
+            return run_forecast(config, mode)
     finally:
         progress.set_listener(None)
+        if not console.is_terminal:  # a log file: the board's last line has no newline
+            console.line()
 
 
-def fetch_with_progress(config: Config) -> dict[SeriesKey, Any]:
-    """Sync every series (no Prefect run needed); a failure is reported per series."""
+@dataclass
+class Fetched:
+    """What `candlecast fetch` reports per series."""
+
+    report: FetchReport | None = None
+    gaps_filled: int = 0  # candles a run would fill in the history window
+    long_gaps: int = 0
+    error: str | None = None
+
+
+def fetch_with_progress(config: Config) -> dict[SeriesKey, Fetched]:
+    """Sync every series with a progress bar each (no Prefect run needed); then count the gaps
+    a run would fill in the stored history. A failure is reported per series."""
+    from candlecast.core.gaps import fill_gaps
+    from candlecast.core.prepare import history_start
+    from candlecast.core.timeframes import timeframe_offset
     from candlecast.flows.runtime import open_store, resolve_plugins
 
     source = resolve_plugins(config).source
     source.check(config.source)
     store = open_store(config.storage.resolved_database_url)
-    board = StageBoard()
-    reports: dict[SeriesKey, Any] = {}
-    with Live(board, console=console, refresh_per_second=4):
+    results: dict[SeriesKey, Fetched] = {}
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    with Progress(*columns, console=console) as bars:
         for key in source.series(config.source):
-            board.update(str(key), "fetch", "syncing")
+            task = bars.add_task(str(key), total=None, note="syncing")
+            step = timeframe_offset(key.timeframe)
+
+            def advance(since: pd.Timestamp, through: pd.Timestamp, task=task, step=step) -> None:
+                total = max(1.0, (pd.Timestamp.now(tz="UTC") - since) / step)
+                bars.update(task, total=total, completed=min(total, (through - since) / step + 1))
+
+            fetched = Fetched()
             try:
-                report = source.sync(config.source, key, store.candles)
-                board.update(str(key), "done", f"{report.new_candles} new candles")
-                reports[key] = report
+                fetched.report = source.sync(config.source, key, store.candles, advance)
+                last = store.candles.last_timestamp(key)
+                if last is not None:
+                    history = store.candles.load(key, start=history_start(config, last))
+                    _, gaps = fill_gaps(history, key.timeframe, config.source.max_gap, "split")
+                    fetched.gaps_filled, fetched.long_gaps = (
+                        gaps.filled_candles,
+                        len(gaps.long_gaps),
+                    )
+                done = fetched.report.new_candles
+                bars.update(task, total=1, completed=1, note=f"{done} new candles")
             except CandlecastError as exc:
-                board.update(str(key), "failed", str(exc))
-                reports[key] = str(exc)
-    return reports
+                fetched.error = str(exc)
+                bars.update(task, total=1, completed=0, note="[red]failed[/]")
+            results[key] = fetched
+    return results

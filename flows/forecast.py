@@ -40,7 +40,7 @@ from candlecast.flows.runtime import (
     redacted_config,
     resolve_plugins,
 )
-from candlecast.flows.secrets import resolve_secrets
+from candlecast.flows.secret_refs import resolve_secrets
 from candlecast.flows.tasks import (
     decompose_series,
     detect_anomalies,
@@ -146,7 +146,7 @@ def resolve_config(config: Config | dict | None, config_path: str | None) -> Con
                 )
             resolved = resolved.model_copy(deep=True)
             setattr(getattr(resolved, section), key, secret)
-    return resolve_secrets(resolved)  # secret:<block> references (flows/secrets.py)
+    return resolve_secrets(resolved)  # secret:<block> references (flows/secret_refs.py)
 
 
 # -- the task runner, TensorFlow threads and late runs (config.orchestration / config.schedule) --
@@ -159,8 +159,16 @@ def build_task_runner(config: Config) -> TaskRunner:
     orchestration = config.orchestration
     if orchestration.task_runner == "threads":
         return ThreadPoolTaskRunner(max_workers=orchestration.max_workers or available_cores())
+    from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
+    if not get_current_settings().api.url:
+        raise CandlecastError(
+            "orchestration.task_runner = 'dask' needs a Prefect API that the Dask workers can "
+            "reach, and none is set (PREFECT_API_URL): start one with `prefect server start` "
+            "and `export PREFECT_API_URL=http://127.0.0.1:4200/api`, or use task_runner = "
+            "'threads'"
+        )
     if orchestration.dask_address:
         return DaskTaskRunner(address=orchestration.dask_address)
     return DaskTaskRunner(
@@ -180,16 +188,26 @@ def run_forecast(config: Config, mode: Mode = "auto", run_id: str | None = None)
     return forecast_flow.with_options(task_runner=runner)(config=config, mode=mode, run_id=run_id)
 
 
-def late_run_reason(config: Config) -> str | None:
-    """Why this deployment run is skipped as late (`schedule.late_runs = "skip"`), or None.
-
-    Only runs of a deployment have a schedule to be late for; a run started by hand never is."""
+def scheduled_start() -> pd.Timestamp | None:
+    """When this deployment run was scheduled to start; None outside a deployment run."""
     from prefect.runtime import deployment, flow_run
 
-    if config.schedule.late_runs != "skip" or not deployment.id:
+    if not deployment.id:
         return None
-    scheduled = pd.Timestamp(flow_run.scheduled_start_time)
-    late = pd.Timestamp.now(tz="UTC") - scheduled.tz_convert("UTC")
+    return pd.Timestamp(flow_run.scheduled_start_time).tz_convert("UTC")
+
+
+def late_run_reason(
+    config: Config, scheduled: pd.Timestamp | None, now: pd.Timestamp | None = None
+) -> str | None:
+    """Why a deployment run scheduled for `scheduled` is skipped as late now, or None:
+    only under `schedule.late_runs = "skip"`, and only when it starts more than
+    `schedule.late_after_minutes` after its time. A run started by hand (`scheduled` None) is
+    never late."""
+    if config.schedule.late_runs != "skip" or scheduled is None:
+        return None
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    late = now - scheduled
     if late <= pd.Timedelta(minutes=config.schedule.late_after_minutes):
         return None
     return (
@@ -217,7 +235,7 @@ def forecast_flow(
     log = get_run_logger()
     started_clock = time.perf_counter()
     config = resolve_config(config, config_path)
-    late = late_run_reason(config)
+    late = late_run_reason(config, scheduled_start())
     if late is not None:
         log.warning(late)
         return Cancelled(message=late)
@@ -238,7 +256,8 @@ def _forecast(
     config: Config, mode: Mode, run_id: str, log: Any, started_clock: float
 ) -> dict[str, Any]:
     """The body of `forecast_flow`, run while it holds the locks of its series."""
-    size_tensorflow(config)  # this process's pools, before any training starts
+    if config.orchestration.task_runner == "threads":  # trainings run in this process
+        size_tensorflow(config)  # its pools, before any training starts (Dask: in the workers)
     training_timeout = config.orchestration.train_timeout_s
     plugins = resolve_plugins(config)  # unknown plugins fail here, before any work
     plugins.source.check(config.source)  # unknown symbols, timeframes, missing files too

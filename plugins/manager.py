@@ -197,9 +197,11 @@ class PluginHost:
         available = self.get(kind)
         unknown = [n for n in names if n not in available]
         if unknown:
+            blocked = sorted(_csv_env(BLOCK_ENV) or ())
             raise PluginError(
                 f"unknown {kind[:-1]}{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                 f"registered {kind}: {', '.join(sorted(available)) or '(none)'}"
+                + (f"; {BLOCK_ENV} blocks the plugin(s) {', '.join(blocked)}" if blocked else "")
             )
         return {n: available[n] for n in names}
 

@@ -28,7 +28,9 @@ def _postgres_reason() -> str | None:
             conn.execute(sa.text("select 1"))
         engine.dispose()
     except Exception as exc:
-        return f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}: {exc}".splitlines()[0]
+        return (
+            f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}: {exc}".splitlines()[0]
+        )
     return None
 
 

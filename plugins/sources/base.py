@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
+
+import pandas as pd
 
 from candlecast.core.candles import SeriesKey
 from candlecast.core.config import SourceConfig
 from candlecast.core.fetch import FetchReport
 from candlecast.core.storage.candle_store import CandleStore
+
+Progress = Callable[[pd.Timestamp, pd.Timestamp], None]
 
 
 @runtime_checkable

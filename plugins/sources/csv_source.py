@@ -17,6 +17,7 @@ from candlecast.core.fetch import FetchReport
 from candlecast.core.storage.candle_store import CandleStore
 from candlecast.core.validation import validate_candles
 from candlecast.plugins import hookimpl
+from candlecast.plugins.sources.base import Progress
 
 
 def csv_path(config: SourceConfig, symbol: str) -> Path:
@@ -44,13 +45,21 @@ class CsvSource:
             if not path.is_file():
                 raise ConfigError(f"source.path {str(path)!r} does not exist or is not a file")
 
-    def sync(self, config: SourceConfig, key: SeriesKey, store: CandleStore) -> FetchReport:
+    def sync(
+        self,
+        config: SourceConfig,
+        key: SeriesKey,
+        store: CandleStore,
+        progress: Progress | None = None,
+    ) -> FetchReport:
         started = time.perf_counter()
         frame = read_candle_csv(csv_path(config, key.symbol))
         last = store.last_timestamp(key)
         new = frame[frame.index > last] if last is not None else frame
         clean, rejected = validate_candles(new)
         stored = store.upsert(key, clean)
+        if progress is not None and len(clean):
+            progress(clean.index[0], clean.index[-1])
         return FetchReport(
             key=key,
             since=last,

@@ -25,9 +25,7 @@ def test_defaults_are_the_documented_ones():
     assert [c.name for c in config.model.cells] == ["simple", "lstm", "gru", "bidirectional"]
     assert config.source.name == "ccxt" and config.source.symbols == ["BTC/USDT"]
     assert config.model.resolved_transform == "log_return"
-    assert build_config({"model": {"target": "volume"}}).model.resolved_transform == (
-        "log1p_difference"
-    )
+    assert build_config({"model": {"target": "volume"}}).model.resolved_transform == "log1p"
     assert config.storage.resolved_database_url.endswith("candlecast-data/candlecast.db")
 
 

@@ -63,7 +63,7 @@ def test_volume_target_with_extra_features(builtin_cells):
         target="volume",
         features=["calendar", "volume", "trend", "range"],
     )
-    assert network.transform.name == "log1p_difference"
+    assert network.transform.name == "log1p"
     network.fit(frame, y)
     forecast = network.predict_at(frame, y, [219])
     assert forecast.shape == (1, 4) and np.all(forecast > 0)
@@ -134,7 +134,8 @@ def test_seasonal_lags_are_known_at_the_origin(builtin_cells):
     values[301:] *= 5.0  # the future changes
     np.testing.assert_array_equal(network._future_known(frame, origin, values), known)
     g = np.log1p(y.to_numpy())
-    expected = g[300 + 1 - 24 : 300 + 5 - 24] - g[300]  # steps 1..4, a day earlier
+    assert network.transform.name == "log1p"  # a level: the lag is the level a day earlier
+    expected = g[300 + 1 - 24 : 300 + 5 - 24]  # steps 1..4, a day earlier
     scaler = network.target_scaler
     np.testing.assert_allclose(known[0, :, 4], (expected - scaler.mean) / scaler.std, rtol=1e-9)
     forecast = network.predict_at(frame, y, [380])

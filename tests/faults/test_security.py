@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from candlecast.core.errors import ConfigError
 from candlecast.core.storage.migrations import complete_metadata
 from candlecast.flows.forecast import forecast_flow
-from candlecast.flows.secrets import resolve_secrets
+from candlecast.flows.secret_refs import resolve_secrets
 from tests.faults.conftest import cli, table_rows, tiny_toml
 from tests.fixtures.models import tiny_config
 
