@@ -42,5 +42,8 @@ bench-anomaly: $(STAMP)
 bench-train: $(STAMP)
 	$(BIN)/python bench/train.py $(ARGS)
 
+bench-run: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) candlecast-data build *.egg-info

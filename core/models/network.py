@@ -25,6 +25,7 @@ from candlecast.core.models.cell import Cell
 from candlecast.core.models.training import (
     TrainingReport,
     TrainingSet,
+    deterministic_construction,
     fit,
     seed_everything,
     split_validation,
@@ -218,7 +219,8 @@ class NetworkForecaster:
             activation=self.cell_config.activation,
             params=self.cell_config.params,
         )
-        self.keras_model = build_model(self.cell, self.cells, arch)
+        with deterministic_construction(self.training.seed):
+            self.keras_model = build_model(self.cell, self.cells, arch)
 
     def train(self, data: TrainingSet, *, warm: bool = False) -> TrainingReport:
         """Fit the Keras model on prepared samples (the same seed gives the same weights)."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import random
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,38 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     with contextlib.suppress(AttributeError):  # older TensorFlow has no switch
         tf.config.experimental.enable_op_determinism()
+
+
+_construction_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def deterministic_construction(seed: int) -> Iterator[None]:
+    """Seeds for whatever a model build draws unseeded.
+
+    Keras gives unseeded initializers and dropout layers a seed from Python's global `random`
+    at construction; any other thread of the process (Prefect's event client pings) may advance
+    that generator, so the same seed could give different weights. While the block runs, those
+    draws come from a private generator seeded with `seed`.
+    """
+    from keras.src import backend
+    from keras.src.random import seed_generator
+
+    draws = random.Random(seed)
+
+    def make_default_seed() -> int:
+        return draws.randint(1, int(1e9))
+
+    modules = [m for m in (seed_generator, backend.random) if hasattr(m, "make_default_seed")]
+    with _construction_lock:
+        saved = [(module, module.make_default_seed) for module in modules]
+        for module in modules:
+            module.make_default_seed = make_default_seed
+        try:
+            yield
+        finally:
+            for module, original in saved:
+                module.make_default_seed = original
 
 
 def configure_threads(threads: int | None) -> None:

@@ -65,11 +65,15 @@ def _read_cached_markets(path: Path | None) -> dict | None:
 
 
 def _write_cached_markets(path: Path | None, exchange: ccxt.Exchange) -> None:
+    """Cache the markets; copies past MARKETS_TTL (other exchanges, old URLs) are removed."""
     if path is None or not exchange.markets:
         return
     text = json.dumps(exchange.markets, separators=(",", ":"), default=str)
     with contextlib.suppress(Exception):  # a cache: never fail a run on it
         write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        for old in path.parent.glob("*.json"):
+            if time.time() - old.stat().st_mtime > MARKETS_TTL:
+                old.unlink(missing_ok=True)
 
 
 def client(config: SourceConfig) -> tuple[ccxt.Exchange, threading.Lock]:

@@ -140,3 +140,22 @@ def test_seasonal_lags_are_known_at_the_origin(builtin_cells):
     np.testing.assert_allclose(known[0, :, 4], (expected - scaler.mean) / scaler.std, rtol=1e-9)
     forecast = network.predict_at(frame, y, [380])
     assert forecast.shape == (1, 4) and np.all(forecast > 0)
+
+
+def test_weights_do_not_depend_on_other_users_of_python_random(builtin_cells):
+    """Another thread drawing from Python's global `random` between seeding and building (as
+    Prefect's event client does) must not change the initial weights."""
+    import random
+
+    from candlecast.core.models.training import seed_everything
+
+    weights = []
+    for draws in (0, 7):
+        network = _network(builtin_cells, "lstm", "seq2vec")
+        seed_everything(network.training.seed)
+        for _ in range(draws):
+            random.random()
+        network.build(channels=5)
+        weights.append([w.copy() for w in network.keras_model.get_weights()])
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
