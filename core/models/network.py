@@ -76,6 +76,7 @@ class NetworkForecaster:
         self.report: TrainingReport | None = None
         self.fit_count = 0
         self.id_vector: np.ndarray | None = None  # one-hot series id (global models only)
+        self._compiled: tuple[Any, Any] | None = None  # (keras model, its compiled call)
 
     # ---- data --------------------------------------------------------------------------------
     @property
@@ -275,13 +276,18 @@ class NetworkForecaster:
         return self.transform.decode(z, values[origins])
 
     def _call(self, inputs: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
-        """The model on `inputs` in chunks (a direct call: no tf.function retracing per shape)."""
+        """The model on `inputs` in chunks, through one compiled graph per model (traced with
+        relaxed shapes, so new batch sizes do not retrace it)."""
+        if self._compiled is None or self._compiled[0] is not self.keras_model:
+            import tensorflow as tf
+
+            model = self.keras_model
+            graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            self._compiled = (model, graph)
+        graph = self._compiled[1]
         n = len(inputs["history"])
         parts = [
-            np.asarray(
-                self.keras_model({k: v[i : i + chunk] for k, v in inputs.items()}, training=False),
-                dtype="float64",
-            )
+            np.asarray(graph({k: v[i : i + chunk] for k, v in inputs.items()}), dtype="float64")
             for i in range(0, n, chunk)
         ]
         return np.concatenate(parts, axis=0)
