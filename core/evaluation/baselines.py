@@ -151,6 +151,21 @@ class _FittedOnce:
     name: str
     _start: pd.Timestamp | None = None
 
+    def _training_values(self, frame: pd.DataFrame, y: pd.Series) -> np.ndarray:
+        """The traded training values, or a DataError when fewer than the subclass's
+        `min_history` or not finite."""
+        values = traded_values(frame, y)
+        if len(values) < self.min_history:
+            raise DataError(
+                f"{self.name} needs at least {self.min_history} values to fit, got {len(values)}"
+            )
+        if not np.isfinite(values).all():
+            raise DataError(
+                f"{self.name}: the training values must be finite; "
+                f"{int((~np.isfinite(values)).sum())} are NaN or infinite"
+            )
+        return values
+
     def _remember_start(self, frame: pd.DataFrame) -> None:
         self._start = frame.index[0] if len(frame) else None
 
@@ -226,16 +241,7 @@ class ETSForecaster(_FittedOnce):
         return max(10, 2 * (self.seasonal_period or 0))
 
     def fit(self, frame: pd.DataFrame, y: pd.Series) -> None:
-        values = traded_values(frame, y)
-        if len(values) < self.min_history:
-            raise DataError(
-                f"{self.name} needs at least {self.min_history} values to fit, got {len(values)}"
-            )
-        if not np.isfinite(values).all():
-            raise DataError(
-                f"{self.name}: the training values must be finite; "
-                f"{int((~np.isfinite(values)).sum())} are NaN or infinite"
-            )
+        values = self._training_values(frame, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -326,16 +332,7 @@ class ThetaForecaster(_FittedOnce):
         return max(10, 2 * (self.period or 0))
 
     def fit(self, frame: pd.DataFrame, y: pd.Series) -> None:
-        values = traded_values(frame, y)
-        if len(values) < self.min_history:
-            raise DataError(
-                f"{self.name} needs at least {self.min_history} values to fit, got {len(values)}"
-            )
-        if not np.isfinite(values).all():
-            raise DataError(
-                f"{self.name}: the training values must be finite; "
-                f"{int((~np.isfinite(values)).sum())} are NaN or infinite"
-            )
+        values = self._training_values(frame, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = ThetaModel(values, period=self.period, deseasonalize=self.period is not None)
