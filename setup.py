@@ -6,7 +6,7 @@ package discovery cannot prefix discovered packages with a parent name.
 
 from setuptools import find_packages, setup
 
-LAYERS = ("core", "plugins", "flows", "deploy")
+LAYERS = ("core", "plugins", "flows", "deploy", "cli", "sandbox")
 
 packages = [
     f"candlecast.{name}" for name in find_packages(include=[f"{layer}*" for layer in LAYERS])

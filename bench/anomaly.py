@@ -55,17 +55,17 @@ from candlecast.core.anomalies import (
     DetectionContext,
     Detector,
     Flag,
-    IrregularDetector,
-    VolumeDetector,
     judged_through,
     merge_events,
     run_detectors,
 )
 from candlecast.core.anomalies.robust import robust_scale
 from candlecast.core.config import AnomalyConfig
-from candlecast.core.csv_candles import read_candle_csv
 from candlecast.core.decomposition import decompose_candles
-from candlecast.core.gaps import fill_gaps
+from candlecast.core.market.csv_file import read_candle_csv
+from candlecast.core.market.gaps import fill_gaps
+from candlecast.plugins.detectors.irregular import IrregularDetector
+from candlecast.plugins.detectors.volume import VolumeDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / ".." / "shared" / "data" / "BTCUSDT_binance-spot_1h.csv"

@@ -34,12 +34,12 @@ import ccxt
 import pandas as pd
 import sqlalchemy as sa
 
-from candlecast.core.candles import SeriesKey
-from candlecast.core.csv_candles import read_candle_csv
-from candlecast.core.exchange import make_exchange
-from candlecast.core.fetch import sync_series
-from candlecast.core.sandbox import SandboxExchange
+from candlecast.core.market.candles import SeriesKey
+from candlecast.core.market.csv_file import read_candle_csv
 from candlecast.core.storage.candle_store import CandleStore
+from candlecast.plugins.sources.ccxt.exchange import make_exchange
+from candlecast.plugins.sources.ccxt.sync import sync_series
+from candlecast.sandbox import SandboxExchange
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = REPO.parent / "shared" / "data" / "BTCUSDT_binance-spot_1h.csv"

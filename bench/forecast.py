@@ -59,9 +59,9 @@ from candlecast.core.evaluation import (
     naive_scale,
     rolling_bands,
 )
-from candlecast.core.forecaster import ForecasterFactory
-from candlecast.core.gaps import fill_gaps
-from candlecast.core.timeframes import seasonal_periods
+from candlecast.core.evaluation.forecaster import ForecasterFactory
+from candlecast.core.market.gaps import fill_gaps
+from candlecast.core.market.timeframes import seasonal_periods
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "BTCUSDT_binance-spot_1h.csv"

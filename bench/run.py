@@ -316,7 +316,7 @@ def scenario(
     incremental: int = 0,
 ) -> dict[str, Any]:
     """A full run of `n` series, then `incremental` incremental runs (one new candle each)."""
-    from candlecast.core.sandbox import SandboxExchange
+    from candlecast.sandbox import SandboxExchange
 
     symbols = SYMBOLS[:n]
     label = f"{runner}-{n}" + ("-1core" if one_core else "")

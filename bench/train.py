@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from candlecast.core.config import CellConfig, ModelConfig, TrainingConfig
-from candlecast.core.gaps import fill_gaps
+from candlecast.core.market.gaps import fill_gaps
 from candlecast.core.models.network import NetworkForecaster
 from candlecast.core.models.training import TrainingReport
 

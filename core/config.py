@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from candlecast.core.errors import ConfigError
-from candlecast.core.timeframes import SUPPORTED, timeframe_seconds
+from candlecast.core.market.timeframes import SUPPORTED, timeframe_seconds
 
 TARGET_FIELDS = ("close", "open", "high", "low", "volume", "range")
 TRANSFORMS = ("log_return", "difference", "level", "log1p", "log1p_difference")

@@ -44,9 +44,9 @@ import pandas as pd
 from statsmodels.tsa.filters.hp_filter import hpfilter
 from statsmodels.tsa.seasonal import MSTL, STL
 
-from candlecast.core.candles import require_frame
 from candlecast.core.errors import ConfigError, DataError
-from candlecast.core.timeframes import seasonal_periods
+from candlecast.core.market.candles import require_frame
+from candlecast.core.market.timeframes import seasonal_periods
 
 LEVEL_WINDOW = 5
 """Candles in the centred running median that separates the level from the irregular part."""

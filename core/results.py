@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from candlecast.core.candles import SeriesKey
+from candlecast.core.market.candles import SeriesKey
 
 FORECAST_COLUMNS = (
     "run_id",

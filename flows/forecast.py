@@ -21,15 +21,15 @@ from prefect.context import get_run_context
 from prefect.states import Cancelled
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from candlecast.core.candidates import Candidate
 from candlecast.core.config import ENV_URLS, Config, available_cores, load_config
 from candlecast.core.errors import CandlecastError, SourceError
-from candlecast.core.evaluate import choose_scope, evaluate, fold_spec, series_outcome
-from candlecast.core.modelling import library_versions
-from candlecast.core.prepare import PreparedSeries
+from candlecast.core.pipeline.candidates import Candidate
+from candlecast.core.pipeline.evaluate import choose_scope, evaluate, fold_spec, series_outcome
+from candlecast.core.pipeline.networks import library_versions
+from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.report.artifacts import series_artifact_key, series_markdown
+from candlecast.core.report.summary import leaderboard_rows, run_markdown
 from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome
-from candlecast.core.summary import leaderboard_rows, run_markdown
 from candlecast.flows import progress
 from candlecast.flows.events import emit_anomaly_events
 from candlecast.flows.locking import series_lease

@@ -6,7 +6,7 @@ matters (the candles, the registry) lives in the database and changes with each 
 would only hit on a re-run with nothing new, while persisting every result (frames, networks) to
 Prefect's result storage would cost disk and time on every run, on each machine separately. The
 expensive reuse is already keyed that way one level down: the model registry reuses a network
-whose data and configuration hashes fit (core/modelling.py).
+whose data and configuration hashes fit (core/pipeline/networks.py).
 
 Training tasks get `orchestration.train_timeout_s` as their Prefect timeout (set by the flow; it
 counts from the task's start, a wait for the process's training turn included); trainings in one
@@ -24,17 +24,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import SQLAlchemyError
 
-from candlecast.core.candidates import (
+from candlecast.core.config import CellConfig, Config
+from candlecast.core.errors import ConfigError, DataError, ModelError, PluginError, StorageError
+from candlecast.core.market.candles import SeriesKey
+from candlecast.core.pipeline.candidates import (
     Candidate,
     baseline_candidates,
     global_candidates,
     network_candidate,
 )
-from candlecast.core.candles import SeriesKey
-from candlecast.core.config import CellConfig, Config
-from candlecast.core.errors import ConfigError, DataError, ModelError, PluginError, StorageError
-from candlecast.core.evaluate import fold_spec
-from candlecast.core.prepare import PreparedSeries, history_start, prepare_series
+from candlecast.core.pipeline.evaluate import fold_spec
+from candlecast.core.pipeline.prepare import PreparedSeries, history_start, prepare_series
 from candlecast.core.results import ModelOutcome, RunResults
 from candlecast.flows import progress
 from candlecast.flows.runtime import open_store, resolve_plugins
@@ -221,7 +221,7 @@ def publish(config: Config, results: RunResults, name: str) -> PublishReport:
 @task(name="detect-anomalies", cache_policy=NO_CACHE)
 def detect_anomalies(config: Config, prepared: PreparedSeries, decomposition, run_id: str):
     """Flag the candles that arrived since the last run; continue events left open."""
-    from candlecast.core.flagging import flag_series, flag_since
+    from candlecast.core.pipeline.flagging import flag_series, flag_since
 
     progress.emit(str(prepared.key), "anomalies")
     store = open_store(config.storage.resolved_database_url)

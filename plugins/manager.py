@@ -33,7 +33,7 @@ BUILTIN_PLUGINS = (
     "candlecast.plugins.cells.gru",
     "candlecast.plugins.cells.bidirectional",
     "candlecast.plugins.sources.csv_source",
-    "candlecast.plugins.sources.ccxt_source",
+    "candlecast.plugins.sources.ccxt.source",
     "candlecast.plugins.publishers.files",
     "candlecast.plugins.publishers.sql",
     "candlecast.plugins.detectors.irregular",

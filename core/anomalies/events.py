@@ -21,7 +21,7 @@ from candlecast.core.anomalies.flag import (
     utc_timestamp,
 )
 from candlecast.core.errors import ConfigError
-from candlecast.core.timeframes import timeframe_offset
+from candlecast.core.market.timeframes import timeframe_offset
 
 DEFAULT_MAX_GAP = 2
 """Flags this many candles apart or closer are one event (one unflagged candle may fall between)."""

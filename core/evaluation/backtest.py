@@ -19,7 +19,7 @@ import pandas as pd
 
 from candlecast.core.errors import ConfigError, DataError, ModelError
 from candlecast.core.evaluation.folds import Fold, FoldSpec, walk_forward
-from candlecast.core.forecaster import Forecaster, ForecasterFactory
+from candlecast.core.evaluation.forecaster import Forecaster, ForecasterFactory
 
 
 @dataclass(frozen=True)

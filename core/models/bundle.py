@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from candlecast.core import faultpoints
-from candlecast.core.atomic import sweep_stale_temps, temp_sibling
 from candlecast.core.errors import ModelError
+from candlecast.core.storage import faultpoints
+from candlecast.core.storage.atomic import sweep_stale_temps, temp_sibling
 
 
 def save_bundle(path: Path, model: Any, preprocessing: dict[str, Any]) -> Path:

@@ -18,10 +18,18 @@ import pandas as pd
 
 from candlecast.core.config import CellConfig, ModelConfig, TrainingConfig
 from candlecast.core.errors import DataError, ModelError
-from candlecast.core.features import calendar_features, input_channels
+from candlecast.core.market.timeframes import seasonal_periods, timeframe_offset
 from candlecast.core.models.builder import Architecture, build_model, make_loss, make_optimizer
 from candlecast.core.models.bundle import load_bundle, save_bundle
 from candlecast.core.models.cell import Cell
+from candlecast.core.models.features import calendar_features, input_channels
+from candlecast.core.models.scaling import (
+    Standardizer,
+    apply_standardizer,
+    fit_standardizer,
+    invert_standardizer,
+)
+from candlecast.core.models.targets import get_transform
 from candlecast.core.models.training import (
     TrainingReport,
     TrainingSet,
@@ -30,15 +38,7 @@ from candlecast.core.models.training import (
     seed_everything,
     split_validation,
 )
-from candlecast.core.scaling import (
-    Standardizer,
-    apply_standardizer,
-    fit_standardizer,
-    invert_standardizer,
-)
-from candlecast.core.targets import get_transform
-from candlecast.core.timeframes import seasonal_periods, timeframe_offset
-from candlecast.core.windows import future_values, input_windows, training_origins
+from candlecast.core.models.windows import future_values, input_windows, training_origins
 
 FORMAT_VERSION = 1
 

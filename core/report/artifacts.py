@@ -4,9 +4,9 @@ flow publishes them; nothing here talks to Prefect)."""
 from __future__ import annotations
 
 from candlecast.core.report.slug import series_slug
+from candlecast.core.report.summary import champion_forecast
 from candlecast.core.report.tables import quality_items
 from candlecast.core.results import RunResults, SeriesOutcome
-from candlecast.core.summary import champion_forecast
 
 KEY_PREFIX = "candlecast-"
 MAX_KEY = 100

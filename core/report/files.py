@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from candlecast.core.atomic import write_atomic
 from candlecast.core.errors import ConfigError
 from candlecast.core.report.index import IndexEntry, render_index
+from candlecast.core.storage.atomic import write_atomic
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 INDEX = "index.html"

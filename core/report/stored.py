@@ -12,8 +12,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from candlecast.core.anomalies.flag import Flag
-from candlecast.core.candles import SeriesKey
 from candlecast.core.errors import CandlecastError, StorageError
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.report.index import IndexEntry, entry_from_row
 from candlecast.core.report.timefmt import utc
 from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome
@@ -200,8 +200,8 @@ def _attach_history(
 ) -> None:
     """The candles the report shows (gaps filled as the run did) and their decomposition."""
     from candlecast.core.decomposition import decompose_candles
-    from candlecast.core.gaps import fill_gaps
-    from candlecast.core.timeframes import timeframe_offset
+    from candlecast.core.market.gaps import fill_gaps
+    from candlecast.core.market.timeframes import timeframe_offset
 
     origin = outcome.origin
     if origin is None:

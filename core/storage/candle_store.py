@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from candlecast.core.candles import OHLCV_COLUMNS, SeriesKey, empty_frame, require_frame
 from candlecast.core.errors import DataError, StorageError
+from candlecast.core.market.candles import OHLCV_COLUMNS, SeriesKey, empty_frame, require_frame
 from candlecast.core.storage.schema import metadata
 
 candles = sa.Table(

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from candlecast.core.candles import as_utc
 from candlecast.core.errors import StorageError
+from candlecast.core.market.candles import as_utc
 from candlecast.core.storage.schema import metadata
 
 TS = sa.DateTime(timezone=True)

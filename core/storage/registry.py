@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from candlecast.core.candles import as_utc
+from candlecast.core.market.candles import as_utc
 from candlecast.core.storage.schema import metadata
 from candlecast.core.storage.upsert import upsert_rows
 

@@ -1,6 +1,5 @@
 """Built-in anomaly detectors, one per file: irregular (spikes, level shifts, variance bursts),
-volume (volume spikes) and breach (actuals outside the published forecast interval).
-
-The detectors themselves live in `candlecast.core.anomalies`; these modules only register them
-through the `register_detectors` hook.
+volume (volume spikes) and breach (actuals outside the published forecast interval). Each file
+holds its detector and registers it through the `register_detectors` hook; the contract, the
+calibration and the events they share are in `candlecast.core.anomalies`.
 """

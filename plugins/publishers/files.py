@@ -23,9 +23,9 @@ from typing import Any
 import pandas as pd
 
 from candlecast.core.anomalies.flag import Flag
-from candlecast.core.atomic import atomic_dir, atomic_path, sha256_file
 from candlecast.core.config import Config
 from candlecast.core.results import FORECAST_COLUMNS, RunResults, SeriesOutcome
+from candlecast.core.storage.atomic import atomic_dir, atomic_path, sha256_file
 from candlecast.plugins import hookimpl
 from candlecast.plugins.publishers.base import PublishReport
 

@@ -7,9 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from candlecast.core.candles import SeriesKey
 from candlecast.core.config import SourceConfig
-from candlecast.core.fetch import FetchReport
+from candlecast.core.market.candles import SeriesKey
+from candlecast.core.market.fetch_report import FetchReport
 from candlecast.core.storage.candle_store import CandleStore
 
 Progress = Callable[[pd.Timestamp, pd.Timestamp], None]

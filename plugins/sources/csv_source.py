@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from candlecast.core.candles import SeriesKey
 from candlecast.core.config import SourceConfig
-from candlecast.core.csv_candles import read_candle_csv
 from candlecast.core.errors import ConfigError
-from candlecast.core.fetch import FetchReport
+from candlecast.core.market.candles import SeriesKey
+from candlecast.core.market.csv_file import read_candle_csv
+from candlecast.core.market.fetch_report import FetchReport
+from candlecast.core.market.validation import validate_candles
 from candlecast.core.storage.candle_store import CandleStore
-from candlecast.core.validation import validate_candles
 from candlecast.plugins import hookimpl
 from candlecast.plugins.sources.base import Progress
 

@@ -34,7 +34,7 @@ from candlecast.core.errors import ConfigError
 from candlecast.core.models.builder import HEADS
 from candlecast.core.models.cell import Cell, CellRequest
 from candlecast.core.models.network import NetworkForecaster
-from candlecast.core.targets import target_series
+from candlecast.core.models.targets import target_series
 from candlecast.plugins.testing.errors import CellContractError
 from candlecast.plugins.testing.report import CellReport, HeadReport, Shape
 from candlecast.plugins.testing.series import contract_candles

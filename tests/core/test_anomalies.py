@@ -15,12 +15,9 @@ import pytest
 
 from candlecast.core.anomalies import (
     AnomalyEvent,
-    BreachDetector,
     DetectionContext,
     Detector,
     Flag,
-    IrregularDetector,
-    VolumeDetector,
     calibrate,
     judged_through,
     merge_events,
@@ -28,6 +25,9 @@ from candlecast.core.anomalies import (
 )
 from candlecast.core.decomposition import Decomposition, decompose_candles
 from candlecast.core.errors import ConfigError, DataError, PluginError
+from candlecast.plugins.detectors.breach import BreachDetector
+from candlecast.plugins.detectors.irregular import IrregularDetector
+from candlecast.plugins.detectors.volume import VolumeDetector
 from tests.fixtures.series import make_candles
 
 SERIES = "test:BTC/USDT:1h"

@@ -17,7 +17,7 @@ from candlecast.core.evaluation.baselines import (
     ThetaForecaster,
     traded_values,
 )
-from candlecast.core.forecaster import Forecaster
+from candlecast.core.evaluation.forecaster import Forecaster
 from tests.fixtures.series import make_candles
 
 

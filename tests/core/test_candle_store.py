@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from candlecast.core.candles import SeriesKey, empty_frame
 from candlecast.core.errors import DataError, StorageError
+from candlecast.core.market.candles import SeriesKey, empty_frame
 from candlecast.core.storage import candle_store as candle_store_module
 from candlecast.core.storage.candle_store import CandleStore, candles
 from tests.fixtures.series import make_candles

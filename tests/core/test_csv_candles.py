@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.core.csv_candles import read_candle_csv
 from candlecast.core.errors import DataError
+from candlecast.core.market.csv_file import read_candle_csv
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from candlecast.core.errors import ConfigError, DataError
-from candlecast.core.gaps import Gap, fill_gaps
-from candlecast.core.validation import validate_candles
+from candlecast.core.market.gaps import Gap, fill_gaps
+from candlecast.core.market.validation import validate_candles
 from tests.fixtures.series import make_candles
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")

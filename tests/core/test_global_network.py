@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.core.candidates import global_candidates
-from candlecast.core.candles import SeriesKey
-from candlecast.core.evaluate import choose_scope, evaluate, fold_spec
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.global_network import GlobalNetwork
-from candlecast.core.prepare import prepare_series
+from candlecast.core.models.targets import target_series
+from candlecast.core.pipeline.candidates import global_candidates
+from candlecast.core.pipeline.evaluate import choose_scope, evaluate, fold_spec
+from candlecast.core.pipeline.prepare import prepare_series
 from candlecast.core.storage.store import Store
-from candlecast.core.targets import target_series
 from tests.fixtures.models import tiny_config
 from tests.fixtures.series import make_candles
 
@@ -88,7 +88,7 @@ def test_global_candidates_and_scope_choice(builtin_cells, tmp_path):
     )
     assert not again["x:A/USDT:1h"][1].trained and len(store.registry.all()) == 1
 
-    from candlecast.core.candidates import baseline_candidates
+    from candlecast.core.pipeline.candidates import baseline_candidates
 
     boards = {}
     for sid, item in prepared.items():

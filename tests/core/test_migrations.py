@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from candlecast.core.candles import SeriesKey
 from candlecast.core.errors import StorageError
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.storage.candle_store import CandleStore
 from candlecast.core.storage.engine import make_engine
 from candlecast.core.storage.migrations import (

@@ -10,7 +10,7 @@ import pytest
 from candlecast.core.errors import ModelError
 from candlecast.core.models.bundle import load_bundle
 from candlecast.core.models.network import NetworkForecaster
-from candlecast.core.targets import target_series
+from candlecast.core.models.targets import target_series
 from tests.fixtures.models import tiny_config
 from tests.fixtures.series import make_candles
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.core.candles import SeriesKey
 from candlecast.core.errors import ConfigError, StorageError
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.report import (
     IndexEntry,
     SeriesEntry,

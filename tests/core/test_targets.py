@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from candlecast.core.errors import ConfigError, DataError
-from candlecast.core.targets import TRANSFORMS, get_transform, target_series
+from candlecast.core.models.targets import TRANSFORMS, get_transform, target_series
 
 positive = arrays(
     np.float64,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from candlecast.core.candles import OHLCV_COLUMNS
-from candlecast.core.validation import REASONS, Rejections, validate_candles
+from candlecast.core.market.candles import OHLCV_COLUMNS
+from candlecast.core.market.validation import REASONS, Rejections, validate_candles
 from tests.fixtures.series import make_candles
 
 

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candlecast.core.errors import DataError
-from candlecast.core.features import calendar_features, future_index, input_channels
-from candlecast.core.scaling import apply_standardizer, fit_standardizer, invert_standardizer
-from candlecast.core.targets import get_transform
-from candlecast.core.windows import future_values, input_windows, training_origins
+from candlecast.core.models.features import calendar_features, future_index, input_channels
+from candlecast.core.models.scaling import apply_standardizer, fit_standardizer, invert_standardizer
+from candlecast.core.models.targets import get_transform
+from candlecast.core.models.windows import future_values, input_windows, training_origins
 
 
 @settings(max_examples=60, deadline=None)

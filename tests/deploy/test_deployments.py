@@ -92,7 +92,7 @@ def _serve_once(config_file: Path, api_url: str, *args: str) -> subprocess.Compl
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "CANDLECAST_MARKETS_CACHE": "off",
     }
-    command = [sys.executable, "-m", "candlecast.flows.cli", "serve", "--config", str(config_file)]
+    command = [sys.executable, "-m", "candlecast.cli.main", "serve", "--config", str(config_file)]
     process = subprocess.Popen(
         [*command, "--once", *args],
         env=env,
@@ -441,13 +441,13 @@ def test_prefect_yaml_deploys_to_the_work_pool_and_a_process_worker_runs_it(
 @pytest.mark.slow
 def test_a_scheduled_run_asks_the_exchange_once_per_series(sandbox_exchange, tmp_path):
     """Each scheduled run is a fresh process: the exchange's markets come from the disk cache
-    (plugins/sources/ccxt_source.py), so an incremental fetch is one request per series; a
+    (plugins/sources/ccxt/source.py), so an incremental fetch is one request per series; a
     symbol missing from cached markets (a new listing) reloads them once."""
     import json
 
     cache = tmp_path / "markets"
     env = os.environ | {"CANDLECAST_MARKETS_CACHE": str(cache)}
-    fetch = [sys.executable, "-m", "candlecast.flows.cli", "fetch", "--exchange-url"]
+    fetch = [sys.executable, "-m", "candlecast.cli.main", "fetch", "--exchange-url"]
     fetch += [sandbox_exchange.url, "--data-home", str(tmp_path / "home")]
 
     def run(symbols: str) -> dict[str, int]:

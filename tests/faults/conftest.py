@@ -1,7 +1,7 @@
 """Shared pieces of the fault-injection and bad-input suite (marker `faults`).
 
 Flow tests reuse the session's Prefect test harness; CLI tests run the real entry point in a
-subprocess (`cli`), with test-only pause points (`core/faultpoints.py`) where a test must stop
+subprocess (`cli`), with test-only pause points (`core/storage/faultpoints.py`) where a test must stop
 a process at an exact moment.
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from tests.flows.conftest import prefect_harness  # noqa: F401  (the session's Prefect API)
 
-ENTRY = "from candlecast.flows.cli import main; main()"
+ENTRY = "from candlecast.cli.main import main; main()"
 
 
 def cli_env(**extra: str) -> dict[str, str]:

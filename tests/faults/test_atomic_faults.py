@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from candlecast.core.atomic import atomic_dir, atomic_path, sweep_stale_temps, temp_sibling
 from candlecast.core.errors import ModelError
 from candlecast.core.models.bundle import save_bundle
+from candlecast.core.storage.atomic import atomic_dir, atomic_path, sweep_stale_temps, temp_sibling
 
 pytestmark = pytest.mark.faults
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from candlecast.core.candles import SeriesKey
-from candlecast.core.sandbox import SandboxExchange
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.storage.store import Store
+from candlecast.sandbox import SandboxExchange
 from tests.faults.conftest import cli
 from tests.fixtures.series import make_candles
 

@@ -223,7 +223,7 @@ def test_a_corrupt_missing_or_unsafe_model_file_is_reported_and_retrained(
 
     unsafe = keras.Sequential([keras.Input((12, 3)), keras.layers.Lambda(lambda x: x * 2)])
     unsafe.save(third["path"])
-    from candlecast.core.atomic import sha256_file
+    from candlecast.core.storage.atomic import sha256_file
 
     with sa.create_engine(url).begin() as conn:
         conn.execute(

@@ -1,7 +1,7 @@
 """A run SIGKILLed mid-training or mid-publish, and two runs of one series at once, through the
 real `candlecast run` (subprocesses on one SQLite database).
 
-A test-only pause point (`CANDLECAST_FAULTPOINT`, core/faultpoints.py) stops a run at an exact
+A test-only pause point (`CANDLECAST_FAULTPOINT`, core/storage/faultpoints.py) stops a run at an exact
 moment: just before a finished temporary file or folder is renamed over its target. The test
 kills it there, or lets it go on."""
 
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from candlecast.core.atomic import sha256_file
+from candlecast.core.storage.atomic import sha256_file
 from tests.faults.conftest import (
     kill,
     snapshot,

@@ -25,15 +25,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from candlecast.core.candles import OHLCV_COLUMNS
 from candlecast.core.errors import DataError
+from candlecast.core.market.candles import OHLCV_COLUMNS
+from candlecast.core.market.validation import REASONS, validate_candles
+from candlecast.core.models.targets import TRANSFORMS, get_transform
+from candlecast.core.models.windows import future_values, input_windows, training_origins
 from candlecast.core.storage import upsert as upsert_module
 from candlecast.core.storage.runs import forecasts
 from candlecast.core.storage.store import Store
 from candlecast.core.storage.upsert import upsert_rows
-from candlecast.core.targets import TRANSFORMS, get_transform
-from candlecast.core.validation import REASONS, validate_candles
-from candlecast.core.windows import future_values, input_windows, training_origins
 
 pytestmark = pytest.mark.faults
 

@@ -7,7 +7,7 @@ import pytest
 from prefect import flow
 from prefect.artifacts import Artifact
 
-from candlecast.core.candles import SeriesKey
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.report import series_artifact_key
 from candlecast.flows.forecast import _artifacts
 from tests.fixtures.results import KEY, make_outcome, make_results

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from candlecast.core.candles import SeriesKey
 from candlecast.core.config import build_config
 from candlecast.core.errors import ConfigError, StorageError
+from candlecast.core.market.candles import SeriesKey
 from candlecast.core.storage.anomaly_store import AnomalyStore, anomaly_events, anomaly_flags
 from candlecast.core.storage.engine import make_engine
 from candlecast.core.storage.runs import (

@@ -1,0 +1,1 @@
+"""The `candlecast` command: runs flows, serves deployments, reports; above every other layer."""

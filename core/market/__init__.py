@@ -1,0 +1,1 @@
+"""Candles as data: the frame contract and series keys, timeframes, validation, gaps, CSV files."""

@@ -1,0 +1,262 @@
+"""Candidates for a series: baselines, statistical models and networks, each backtested on the
+same folds and then asked for the forecast from the newest candle.
+
+Networks go through the registry (`core.modelling`): a run may reuse a registered model (no
+training) or train and register a new one, and `on_drift` retrains when the reused model's
+backtest error has drifted from its error at training time.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from candlecast.core.config import CellConfig, Config
+from candlecast.core.errors import ConfigError, DataError
+from candlecast.core.evaluation.backtest import BacktestResult, backtest
+from candlecast.core.evaluation.baselines import (
+    DriftForecaster,
+    ETSForecaster,
+    NaiveForecaster,
+    SeasonalNaiveForecaster,
+    ThetaForecaster,
+)
+from candlecast.core.evaluation.folds import FoldSpec, walk_forward
+from candlecast.core.evaluation.forecaster import Forecaster, ForecasterFactory
+from candlecast.core.evaluation.metrics import mae
+from candlecast.core.market.timeframes import seasonal_periods
+from candlecast.core.models.cell import Cell
+from candlecast.core.pipeline.networks import (
+    RegisteredNetwork,
+    drift_decision,
+    obtain_global,
+    obtain_network,
+)
+from candlecast.core.pipeline.prepare import PreparedSeries
+from candlecast.core.results import ModelOutcome
+from candlecast.core.storage.registry import ModelRegistry
+
+
+def baseline_factories(config: Config, timeframe: str) -> dict[str, ForecasterFactory]:
+    horizon = config.model.horizon
+    periods = seasonal_periods(timeframe)
+    period = periods[0] if periods else 1
+    seasonal = period if period >= 2 else None
+    table: dict[str, Callable[[], Forecaster]] = {
+        "naive": lambda: NaiveForecaster(horizon),
+        "seasonal_naive": lambda: SeasonalNaiveForecaster(period, horizon),
+        "drift": lambda: DriftForecaster(horizon),
+        "ets": lambda: ETSForecaster(horizon, seasonal_period=seasonal),
+        "theta": lambda: ThetaForecaster(horizon, period=seasonal),
+    }
+    return {name: table[name] for name in config.backtest.baselines}
+
+
+@dataclass
+class Candidate:
+    """A model's backtest plus its forecast from the newest candle (`[horizon]`)."""
+
+    name: str
+    family: str
+    result: BacktestResult
+    forecast: np.ndarray
+
+
+def run_candidate(
+    name: str, factory: ForecasterFactory, prepared: PreparedSeries, spec: FoldSpec
+) -> tuple[Candidate, Forecaster]:
+    """Backtest one candidate, then forecast from the newest candle with the model it fitted
+    last (with `refit`, the last fold's model)."""
+    fitted: list[Forecaster] = []
+
+    def remembering() -> Forecaster:
+        model = factory()
+        fitted.append(model)
+        return model
+
+    result = backtest(remembering, prepared.frame, prepared.y, spec, name=name)
+    model = fitted[-1]
+    start = result.folds[-1].train_start
+    frame, y = prepared.frame.iloc[start:], prepared.y.iloc[start:]
+    forecast = np.asarray(model.predict_at(frame, y, [len(y) - 1]), dtype="float64")[0]
+    if not np.all(np.isfinite(forecast)):
+        raise DataError(f"{name} forecast NaN or infinite values from the newest candle")
+    return Candidate(name, result.family, result, forecast), model
+
+
+def network_candidate(
+    prepared: PreparedSeries,
+    cell_config: CellConfig,
+    cells: Mapping[str, Cell],
+    config: Config,
+    registry: ModelRegistry,
+    spec: FoldSpec,
+    now: pd.Timestamp,
+    mode: str = "auto",
+) -> tuple[Candidate, ModelOutcome]:
+    """Backtest and forecast one cell on one series, through the registry."""
+
+    def attempt(run_mode: str) -> tuple[Candidate, RegisteredNetwork]:
+        obtain = functools.partial(
+            obtain_network,
+            key=prepared.key,
+            cell_config=cell_config,
+            cells=cells,
+            config=config,
+            registry=registry,
+            now=now,
+            mode=run_mode,
+        )
+        candidate, model = run_candidate(
+            cell_config.id,
+            lambda: RegisteredNetwork(obtain, cell_config.id, config.model.horizon),
+            prepared,
+            spec,
+        )
+        return candidate, model  # type: ignore[return-value]
+
+    candidate, model = attempt(mode)
+    obtained = model.obtained
+    recent_mae = mae(
+        candidate.result.forecasts, candidate.result.actuals, candidate.result.mask
+    ).overall
+    note = obtained.note
+    if not obtained.trained:
+        drift = drift_decision(config, obtained.record, recent_mae)
+        if drift.retrain:
+            candidate, model = attempt("train")
+            obtained = model.obtained
+            recent_mae = mae(
+                candidate.result.forecasts, candidate.result.actuals, candidate.result.mask
+            ).overall
+            note = f"trained: {drift.reason}"
+    if obtained.trained:
+        registry.update_metrics(obtained.record.model_id, {"mae": recent_mae})
+    report = obtained.forecaster.report if obtained.trained else None
+    outcome = ModelOutcome(
+        model=cell_config.id,
+        family="network",
+        trained=obtained.trained,
+        fit_seconds=float(candidate.result.fit_seconds.sum()) if obtained.trained else 0.0,
+        epochs=report.epochs if report else None,
+        version=obtained.record.model_id,
+        note=note,
+    )
+    return candidate, outcome
+
+
+def baseline_candidates(
+    prepared: PreparedSeries, config: Config, spec: FoldSpec
+) -> dict[str, Candidate]:
+    """Every configured baseline and statistical model, on the same folds."""
+    out = {}
+    for name, factory in baseline_factories(config, prepared.key.timeframe).items():
+        out[name], _ = run_candidate(name, factory, prepared, spec)
+    return out
+
+
+def network_factory(
+    cell_config: CellConfig, cells: Mapping[str, Cell], config: Config, timeframe: str
+) -> ForecasterFactory:
+    """A fresh, unregistered network per call (backtests that must leave no models behind)."""
+    from candlecast.core.models.network import NetworkForecaster
+
+    def build() -> Forecaster:
+        return NetworkForecaster(
+            cells[cell_config.name], cells, cell_config, config.model, config.training, timeframe
+        )
+
+    return build
+
+
+def backtest_candidates(
+    prepared: PreparedSeries, cells: Mapping[str, Cell], config: Config, spec: FoldSpec
+) -> dict[str, Candidate]:
+    """Every configured cell (unregistered) and baseline on the same folds."""
+    out = {
+        cell.id: run_candidate(
+            cell.id, network_factory(cell, cells, config, prepared.key.timeframe), prepared, spec
+        )[0]
+        for cell in config.model.cells
+    }
+    return out | baseline_candidates(prepared, config, spec)
+
+
+class Prefitted:
+    """A trained forecaster whose `fit` does nothing: a global model's member, trained jointly
+    on every series' training part before the backtest asks it to fit one of them."""
+
+    family = "network"
+
+    def __init__(self, forecaster: Forecaster, name: str) -> None:
+        self.forecaster = forecaster
+        self.name = name
+        self.horizon = forecaster.horizon
+
+    def fit(self, frame: pd.DataFrame, y: pd.Series) -> None:
+        return None
+
+    def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins) -> np.ndarray:
+        return self.forecaster.predict_at(frame, y, origins)
+
+
+def global_label(cell_config: CellConfig) -> str:
+    return f"{cell_config.id}@global"
+
+
+def global_candidates(
+    prepared: Mapping[str, PreparedSeries],
+    cell_config: CellConfig,
+    cells: Mapping[str, Cell],
+    config: Config,
+    registry: ModelRegistry,
+    spec: FoldSpec,
+    now: pd.Timestamp,
+    mode: str = "auto",
+) -> dict[str, tuple[Candidate, ModelOutcome]]:
+    """One network for the cell, trained on every series' part before its first origin, then
+    backtested and forecast per series. Keyed by series id."""
+    if spec.refit:
+        raise ConfigError(
+            "global models are fitted once per run; set backtest.refit = false or "
+            "model.scope = 'series'"
+        )
+    parts = {}
+    for series, item in prepared.items():
+        fold = walk_forward(len(item.y), spec)[0]
+        window = slice(fold.train_start, fold.train_end)
+        parts[series] = (item.frame.iloc[window], item.y.iloc[window])
+    timeframe = next(iter(prepared.values())).key.timeframe
+    obtained = obtain_global(
+        parts=parts,
+        timeframe=timeframe,
+        cell_config=cell_config,
+        cells=cells,
+        config=config,
+        registry=registry,
+        now=now,
+        mode=mode,
+    )
+    name = global_label(cell_config)
+    report = obtained.network.report
+    out = {}
+    for series, item in prepared.items():
+        member = obtained.network.member(series)
+        candidate, _ = run_candidate(name, lambda m=member: Prefitted(m, name), item, spec)
+        out[series] = (
+            candidate,
+            ModelOutcome(
+                model=name,
+                family="network",
+                trained=obtained.trained,
+                fit_seconds=report.seconds if obtained.trained and report else 0.0,
+                epochs=report.epochs if obtained.trained and report else None,
+                version=obtained.record.model_id,
+                note=obtained.note,
+            ),
+        )
+    return out

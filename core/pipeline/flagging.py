@@ -1,0 +1,56 @@
+"""A run's anomaly step for one series: the newest candles since the last run are judged by
+every detector, flags merge into events, and an event still open from the last run continues."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
+from candlecast.core.anomalies.events import merge_events
+from candlecast.core.anomalies.flag import AnomalyEvent, Flag
+from candlecast.core.market.timeframes import timeframe_offset
+
+
+def flag_since(
+    last_origin: pd.Timestamp | None, detectors: Mapping[str, object], timeframe: str
+) -> pd.Timestamp | None:
+    """Judge from the candle after the last run's newest one, less what detectors left to
+    settle then (they judge those candles now)."""
+    if last_origin is None:
+        return None
+    settle = max((getattr(d, "settle", 0) for d in detectors.values()), default=0)
+    return last_origin - timeframe_offset(timeframe) * settle
+
+
+def flag_series(
+    series: str,
+    timeframe: str,
+    candles: pd.DataFrame,
+    decomposition: object,
+    detectors: Mapping[str, object],
+    *,
+    since: pd.Timestamp | None,
+    forecasts: pd.DataFrame | None,
+    open_events: list[AnomalyEvent],
+    target_fpr: float,
+) -> tuple[list[Flag], list[AnomalyEvent], list[AnomalyEvent]]:
+    """Flags of the newest candles, the events they make (open events continued), and which
+    of those events are new (started in this run, to be announced)."""
+    context = DetectionContext(
+        series=series,
+        timeframe=timeframe,
+        candles=candles,
+        decomposition=decomposition,
+        since=since,
+        target_fpr=target_fpr,
+        forecasts=forecasts if forecasts is not None and not forecasts.empty else None,
+    )
+    flags = run_detectors(list(detectors.values()), context)
+    # events with no flag up to what was judged this run are closed
+    events = merge_events(
+        flags, timeframe, open_events, as_of=judged_through(context, list(detectors.values()))
+    )
+    before = {(e.kind, e.start) for e in open_events}
+    return flags, events, [e for e in events if (e.kind, e.start) not in before]

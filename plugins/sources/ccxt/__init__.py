@@ -1,0 +1,1 @@
+"""The built-in `ccxt` source: an exchange client, paginated retried fetching, incremental sync."""

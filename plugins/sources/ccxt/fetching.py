@@ -1,0 +1,243 @@
+"""Fetching candles through ccxt: paginated, retried, de-duplicated, only closed candles.
+
+`fetch_candles` walks `fetch_ohlcv` pages forward from `since` and hands each page of new closed
+candles to `on_page` as soon as it has it, so a failure later keeps what came before.
+`sync_series` (sync.py) uses it to bring a stored series up to date: the first run backfills `history`,
+later runs ask only for candles after the newest stored one (with nothing new: one request).
+
+Which candle is still open is judged by the exchange's clock (the `Date` header of its answer),
+not the local one; `now=` overrides both. A page with a gap is asked for once more
+(`recheck_gaps`): a candle that one answer left out is recovered, a gap that is still there on
+the second ask is a real one (gaps.py fills or reports it after loading).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ccxt
+import numpy as np
+import pandas as pd
+
+from candlecast.core.errors import ConfigError
+from candlecast.core.market.candles import SeriesKey, frame_from_ohlcv
+from candlecast.core.market.fetch_report import FetchFailed, FetchReport
+from candlecast.core.market.timeframes import timeframe_seconds
+from candlecast.plugins.sources.ccxt.retry import Caller, GiveUp, RetryPolicy
+
+DEFAULT_PAGE_LIMIT = 500
+
+
+def exchange_page_limit(exchange: ccxt.Exchange) -> int:
+    """The most candles one `fetch_ohlcv` answer holds on `exchange` (ccxt's `features`)."""
+    try:
+        limit = exchange.features["spot"]["fetchOHLCV"]["limit"]
+    except (AttributeError, KeyError, TypeError):
+        limit = None
+    return int(limit) if limit else DEFAULT_PAGE_LIMIT
+
+
+def _ms(ts: pd.Timestamp) -> int:
+    ts = pd.Timestamp(ts)
+    if ts.tzinfo is None:
+        raise ConfigError(f"timestamp {ts!r} must be tz-aware (UTC), got a naive one")
+    return int(ts.value // 1_000_000)
+
+
+def _ts(ms: int) -> pd.Timestamp:
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+
+def _server_now_ms(exchange: ccxt.Exchange) -> int | None:
+    """The exchange's clock from its last answer's `Date` header (None when absent)."""
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    value = headers.get("Date") if hasattr(headers, "get") else None
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rows(exchange: ccxt.Exchange, answer: Any, what: str) -> np.ndarray:
+    """ccxt's OHLCV answer as an array `[n, 6]`; BadResponse (retried) when it is not one.
+
+    ccxt turns a body that is not JSON into rows of None, and `since` then filters them all
+    away: an empty answer is only trusted when the body it came from was JSON. A missing price
+    or volume becomes NaN, for validation to reject.
+    """
+    if not isinstance(answer, list) or any(
+        not isinstance(row, list | tuple)
+        or len(row) < 6
+        or isinstance(row[0], bool)
+        or not isinstance(row[0], int | float)
+        or not all(v is None or isinstance(v, int | float) for v in row[1:6])
+        for row in answer
+    ):
+        raise ccxt.BadResponse(
+            f"{what}: the answer is not a list of OHLCV rows: {str(answer)[:200]}"
+        )
+    if not answer:
+        body = getattr(exchange, "last_http_response", None)
+        if isinstance(body, str) and body.strip():
+            try:
+                json.loads(body)
+            except ValueError:
+                raise ccxt.BadResponse(
+                    f"{what}: the answer is not JSON ({len(body)} characters: {body[:80]!r}...)"
+                ) from None
+        return np.empty((0, 6), dtype="float64")
+    return np.asarray(
+        [[np.nan if v is None else v for v in row[:6]] for row in answer], dtype="float64"
+    )
+
+
+def fetch_candles(
+    exchange: ccxt.Exchange,
+    key: SeriesKey,
+    *,
+    since: pd.Timestamp,
+    until: pd.Timestamp | None = None,
+    page_limit: int | None = None,
+    on_page: Callable[[pd.DataFrame], None],
+    retry: RetryPolicy | None = None,
+    now: pd.Timestamp | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    recheck_gaps: bool = True,
+) -> FetchReport:
+    """Fetch the closed candles of `key` with `since <= open time < until`, page by page.
+
+    Each page's new candles (sorted, de-duplicated, closed only) go to `on_page` before the next
+    page is asked for. Raises FetchFailed (a SourceError, with `.report`) when a request still
+    fails after `retry`; the pages before it have been handed over.
+    """
+    retry = retry or RetryPolicy()
+    limit = page_limit if page_limit is not None else exchange_page_limit(exchange)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"page_limit must be a positive integer (candles), got {page_limit!r}")
+    tf_ms = timeframe_seconds(key.timeframe) * 1000
+    since_ms = _ms(since)
+    until_ms = None if until is None else _ms(until)
+    fixed_now = None if now is None else _ms(now)
+    report = FetchReport(key=key, since=_ts(since_ms))
+    call = Caller(exchange, retry, report, sleep)
+    started = time.monotonic()
+
+    def ask(start_ms: int, count: int) -> np.ndarray:
+        what = f"fetch_ohlcv({key.symbol!r}, {key.timeframe!r}, since={_ts(start_ms).isoformat()})"
+        return call(
+            what,
+            lambda: _rows(
+                exchange,
+                exchange.fetch_ohlcv(key.symbol, key.timeframe, since=start_ms, limit=count),
+                what,
+            ),
+        )
+
+    expected = -(-since_ms // tf_ms) * tf_ms  # the first open time on the grid at or after since
+    cursor = since_ms
+    try:
+        while until_ms is None or cursor < until_ms:
+            rows = ask(cursor, limit)
+            report.pages += 1
+            server_now = fixed_now or _server_now_ms(exchange) or int(exchange.milliseconds())
+            raw_count = len(rows)
+            if raw_count == 0:
+                break
+            newest_raw = int(rows[:, 0].max())
+
+            ts = rows[:, 0].astype("int64")
+            keep = ts >= expected  # earlier ones: handed over already, or before since
+            report.duplicates += int(((~keep) & (ts >= since_ms)).sum())
+            page = rows[keep]
+            page = page[np.argsort(page[:, 0], kind="stable")]
+            page_ts = page[:, 0].astype("int64")
+            first_of_run = np.concatenate([[True], page_ts[1:] != page_ts[:-1]])
+            report.duplicates += int((~first_of_run).sum())
+            page = page[first_of_run]
+
+            # A page with a gap is asked for once more; what only the second answer has is
+            # added (a candle the first answer left out), what neither has is a real gap.
+            page_ts = page[:, 0].astype("int64")
+            if (
+                recheck_gaps
+                and len(page_ts)
+                and (np.diff(page_ts, prepend=expected - tf_ms) > tf_ms).any()
+            ):
+                report.gap_rechecks += 1
+                again = ask(cursor, limit)
+                again_ts = again[:, 0].astype("int64")
+                found = again[
+                    (again_ts >= expected) & (again_ts < page_ts[-1]) & ~np.isin(again_ts, page_ts)
+                ]
+                if len(found):
+                    found = found[np.unique(found[:, 0], return_index=True)[1]]
+                    report.recovered += len(found)
+                    page = np.concatenate([page, found])
+                    page = page[np.argsort(page[:, 0], kind="stable")]
+
+            page_ts = page[:, 0].astype("int64")
+            closed = page_ts + tf_ms <= server_now
+            report.open_dropped += int((~closed).sum())
+            wanted = closed if until_ms is None else closed & (page_ts < until_ms)
+            page = page[wanted]
+            if len(page):
+                frame = frame_from_ohlcv(page)
+                on_page(frame)
+                report.new_candles += len(frame)
+                if report.first is None:
+                    report.first = frame.index[0]
+                report.last = frame.index[-1]
+                expected = int(page[-1, 0]) + tf_ms
+
+            if not closed.all():
+                break  # reached the open candle: nothing newer is closed
+            next_cursor = max(newest_raw + tf_ms, expected)
+            if until_ms is not None and next_cursor >= until_ms:
+                break
+            if raw_count < limit and newest_raw + 2 * tf_ms > server_now:
+                break  # a short page that reaches the present
+            if next_cursor <= cursor:
+                break  # the exchange is not moving forward
+            cursor = next_cursor
+            expected = max(expected, cursor)
+    except GiveUp as exc:
+        report.error = str(exc)
+        report.elapsed_s = time.monotonic() - started
+        got = (
+            f"{report.new_candles} candle(s) up to {report.last.isoformat()} were handed over"
+            if report.last is not None
+            else "no candles were handed over"
+        )
+        raise FetchFailed(
+            f"fetching {key} from {exchange.id} stopped: {exc}; {got}; the next run resumes there",
+            report,
+        ) from exc.__cause__
+    report.completed = True
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def exchange_now(
+    exchange: ccxt.Exchange,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    report: FetchReport | None = None,
+) -> pd.Timestamp:
+    """The exchange's clock (`fetch_time`, retried), or the local clock where it has none."""
+    if not exchange.has.get("fetchTime"):
+        return _ts(int(exchange.milliseconds()))
+    report = report or FetchReport(SeriesKey(exchange.id, "", ""))
+    call = Caller(exchange, retry or RetryPolicy(), report, sleep)
+    try:
+        return _ts(int(call(f"fetch_time() on {exchange.id}", exchange.fetch_time)))
+    except GiveUp as exc:
+        report.error = str(exc)
+        raise FetchFailed(
+            f"could not read the clock of {exchange.id}: {exc}", report
+        ) from exc.__cause__
