@@ -103,7 +103,8 @@ def child(spec: dict[str, Any]) -> None:
 
     from candlecast.core.config import available_cores, build_config
     from candlecast.core.storage.registry import models
-    from candlecast.flows.forecast import build_task_runner, forecast_flow
+    from candlecast.flows.forecast import forecast_flow
+    from candlecast.flows.runner import build_task_runner
     from candlecast.flows.runtime import open_store
 
     config = build_config(spec["config"])

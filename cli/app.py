@@ -1,8 +1,8 @@
-"""What every `candlecast` command shares: the Typer app, consoles, common options, and
-building the configuration from a file, named options and `--set` overrides.
+"""What every `candlecast` command shares: the Typer app, its consoles, the global flags
+(`--debug`, `--verbose`) and keeping library chatter out of the terminal.
 
-Commands live in `cli/main.py` and `cli/commands/*.py` (one module per command group);
-`cli/main.py` imports them all and owns `main()`.
+Commands live in `cli/commands/` (one module each) and are registered on `app` explicitly by
+`cli/main.py`, which owns `main()`; the options several commands share are in `cli/options.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,7 +17,6 @@ from rich.console import Console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
 
-from candlecast.core.config import Config, load_config, parse_override
 
 app = typer.Typer(
     name="candlecast",
@@ -36,66 +34,6 @@ OFFLINE_HINT = (
     '(or `make run ARGS="--csv FILE"`), or replay one as an exchange with '
     "`candlecast sandbox-exchange --csv FILE` and `--exchange-url http://127.0.0.1:8765`"
 )
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (candlecast init writes one)."),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override any setting: --set model.window=72 (repeatable)."),
-]
-SourceOption = Annotated[str | None, typer.Option(help="Source plugin: ccxt or csv.")]
-CsvOption = Annotated[Path | None, typer.Option("--csv", help="Candle CSV (implies --source csv).")]
-SymbolsOption = Annotated[
-    str | None, typer.Option(help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT.")
-]
-TimeframeOption = Annotated[str | None, typer.Option(help="Candle timeframe, e.g. 1h.")]
-ExchangeOption = Annotated[str | None, typer.Option(help="ccxt exchange id, e.g. binance.")]
-UrlOption = Annotated[
-    str | None, typer.Option("--exchange-url", help="Override the exchange REST base URL.")
-]
-HomeOption = Annotated[
-    Path | None, typer.Option("--data-home", help="Folder for the database, models, outputs.")
-]
-
-
-def build(
-    config: Path | None,
-    sets: list[str] | None = None,
-    *,
-    source: str | None = None,
-    csv: Path | None = None,
-    symbols: str | None = None,
-    timeframe: str | None = None,
-    exchange: str | None = None,
-    exchange_url: str | None = None,
-    data_home: Path | None = None,
-) -> Config:
-    """The configuration from the file, the named options and `--set` overrides (last wins)."""
-    overrides: dict[tuple[str, ...], Any] = {}
-    if csv is not None:
-        overrides[("source", "name")] = "csv"
-        overrides[("source", "path")] = str(csv.resolve())
-    named = {
-        ("source", "name"): source,
-        ("source", "symbols"): [s.strip() for s in symbols.split(",")] if symbols else None,
-        ("source", "timeframe"): timeframe,
-        ("source", "exchange"): exchange,
-        ("source", "url"): exchange_url,
-        ("storage", "data_home"): str(data_home) if data_home else None,
-    }
-    overrides |= {k: v for k, v in named.items() if v is not None}
-    for text in sets or []:
-        path, value = parse_override(text)
-        overrides[tuple(path)] = value
-    if config is None and Path("candlecast.toml").exists():
-        config = Path("candlecast.toml")
-    from candlecast.flows.secret_refs import resolve_secrets  # secret:<block> references
-
-    built = resolve_secrets(load_config(config, overrides))
-    STATE["source"] = built.source.name  # main() names the offline way for exchanges only
-    return built
 
 
 def quiet_runtime() -> None:

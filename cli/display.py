@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from candlecast.core.config import Config
-from candlecast.core.errors import CandlecastError
+from candlecast.core.errors import CandlecastError, DataError
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
 from candlecast.flows import progress
@@ -65,17 +65,19 @@ class Fetched:
     report: FetchReport | None = None
     gaps_filled: int = 0  # candles a run would fill in the history window
     long_gaps: int = 0
+    gap_error: str | None = None  # source.on_long_gap = "fail" and a gap too long: why
     error: str | None = None
 
 
 def fetch_with_progress(config: Config) -> dict[SeriesKey, Fetched]:
     """Sync every series with a progress bar each (no Prefect run needed); then count the gaps
     a run would fill in the stored history. A failure is reported per series."""
-    from candlecast.core.market.gaps import fill_gaps
     from candlecast.core.market.timeframes import timeframe_offset
-    from candlecast.core.pipeline.prepare import history_start
+    from candlecast.core.pipeline.plan import SeriesPlan
+    from candlecast.core.pipeline.prepare import load_candles
     from candlecast.flows.runtime import open_store, resolve_plugins
 
+    plan = SeriesPlan.from_config(config)
     source = resolve_plugins(config).source
     source.check(config.source)
     store = open_store(config.storage.resolved_database_url)
@@ -98,14 +100,14 @@ def fetch_with_progress(config: Config) -> dict[SeriesKey, Fetched]:
             fetched = Fetched()
             try:
                 fetched.report = source.sync(config.source, key, store.candles, advance)
-                last = store.candles.last_timestamp(key)
-                if last is not None:
-                    history = store.candles.load(key, start=history_start(config, last))
-                    _, gaps = fill_gaps(history, key.timeframe, config.source.max_gap, "split")
+                try:
+                    _, gaps = load_candles(store.candles, key, plan)
                     fetched.gaps_filled, fetched.long_gaps = (
                         gaps.filled_candles,
                         len(gaps.long_gaps),
                     )
+                except DataError as exc:  # the candles are stored; a run would stop on them
+                    fetched.gap_error = str(exc)
                 done = fetched.report.new_candles
                 bars.update(task, total=1, completed=1, note=f"{done} new candles")
             except CandlecastError as exc:

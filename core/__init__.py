@@ -1,1 +1,1 @@
-"""The domain layer: plain functions over plain data. Imports no Prefect and no plugin manager."""
+"""The domain: plain functions over plain data, with `pipeline/` on top; no Prefect, pluggy or ccxt."""

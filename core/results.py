@@ -4,11 +4,18 @@ report all read these objects; nothing here does I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from candlecast.core.anomalies.flag import AnomalyEvent, Flag
 from candlecast.core.market.candles import SeriesKey
+
+if TYPE_CHECKING:  # statsmodels is only imported where a decomposition is made
+    from candlecast.core.decomposition import Decomposition
+
+Stage = Literal["fetch", "prepare", "baselines", "evaluate"]
+"""The stage at which a series failed as a whole (a model or a detector fails alone)."""
 
 FORECAST_COLUMNS = (
     "run_id",
@@ -40,24 +47,33 @@ class ModelOutcome:
 
 @dataclass
 class SeriesOutcome:
+    """One series' part in a run. A model that failed is in `models` with its `error` (and no
+    forecast); a series that failed as a whole has `error` and the `failed_stage`."""
+
     key: SeriesKey
     target: str
     origin: pd.Timestamp | None = None  # open time of the last closed candle used
     candles: pd.DataFrame | None = None  # the history used (tail kept for the report)
-    quality: dict[str, Any] = field(default_factory=dict)  # fetch, rejected, gaps summaries
-    decomposition: Any = None  # core.decomposition.Decomposition
+    quality: dict[str, Any] = field(default_factory=dict)  # notes for the reader: fetch, gaps...
+    decomposition: Decomposition | None = None  # of the anomaly look-back window
     models: dict[str, ModelOutcome] = field(default_factory=dict)
     leaderboard: pd.DataFrame | None = None
     champion: str | None = None
     champion_reason: str | None = None
-    flags: list[Any] = field(default_factory=list)  # core.anomalies.flag.Flag
-    events: list[Any] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    events: list[AnomalyEvent] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    failed_stage: Stage | None = None
     error: str | None = None
 
     @property
     def id(self) -> str:
         return str(self.key)
+
+    @property
+    def model_failures(self) -> dict[str, str]:
+        """Why each model that failed in this run failed (a training timeout, a broken layer)."""
+        return {name: m.error for name, m in self.models.items() if m.error}
 
 
 @dataclass
@@ -111,7 +127,7 @@ class RunResults:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def flag_row(flag: Any) -> dict[str, Any]:
+def flag_row(flag: Flag) -> dict[str, Any]:
     """A Flag dataclass as a flat dict (timestamps kept as pandas Timestamps)."""
     from dataclasses import asdict
 

@@ -1,1 +1,1 @@
-"""deploy layer."""
+"""Prefect deployments of the forecast flow: schedules, concurrency, serving; points at flows only."""

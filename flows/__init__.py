@@ -1,1 +1,1 @@
-"""flows layer."""
+"""Prefect flows and tasks: thin orchestration of `core/pipeline/`'s stages; no business logic."""

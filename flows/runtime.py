@@ -1,20 +1,50 @@
-"""What the flow needs around the core: plugins resolved up front, the store, run ids,
-a redacted config and its hash."""
+"""What the flow needs around the core: the run's configuration (secrets resolved), plugins
+resolved up front, the store, run ids, a redacted config and its hash."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from candlecast.core.config import Config
+from candlecast.core.config import ENV_URLS, Config, load_config
+from candlecast.core.errors import CandlecastError
 from candlecast.core.storage.engine import redact_url
 from candlecast.core.storage.store import Store
+from candlecast.flows.secret_refs import resolve_secrets
 from candlecast.plugins.manager import get_host
+
+
+def resolve_config(config: Config | dict | None, config_path: str | None) -> Config:
+    """The run's Config from a Config, a dict (a deployment's parameter) or a TOML path.
+
+    A database URL given with a redacted password (`user:***@host`, as deployments store it)
+    takes the real one from CANDLECAST_DATABASE_URL / CANDLECAST_SQL_URL on the machine that
+    runs the flow: a password never travels in a deployment's parameters."""
+    if isinstance(config, Config):
+        resolved = config
+    elif config is not None:
+        resolved = Config.model_validate(config)
+    else:
+        resolved = load_config(Path(config_path) if config_path else None)
+    for (section, key), variable in ENV_URLS.items():
+        value = getattr(getattr(resolved, section), key)
+        if value and ":***@" in value:
+            secret = os.environ.get(variable)
+            if not secret:
+                raise CandlecastError(
+                    f"{section}.{key} is {value!r} (password redacted): set {variable} to the "
+                    "full URL on the machine that runs the flow"
+                )
+            resolved = resolved.model_copy(deep=True)
+            setattr(getattr(resolved, section), key, secret)
+    return resolve_secrets(resolved)  # secret:<block> references (flows/secret_refs.py)
 
 
 @dataclass

@@ -5,7 +5,7 @@ password): `secret:<block-name>` in `storage.database_url` or `publish.sql_url`.
 is resolved here, in the process that runs the flow (or the CLI command), through
 `prefect.blocks.system.Secret.load`; the configuration a deployment stores, Prefect's flow-run
 parameters and the runs table keep the reference (a plain URL's password is shown as `***`
-there, see `core/config.py`).
+there, see `core/config/sections.py`).
 
 Create the block once, on the Prefect server the runs use:
 

@@ -1,8 +1,1 @@
-"""Command groups of the `candlecast` CLI, one module each. Importing this package imports
-every module in it, and each module adds its commands to `candlecast.cli.app.app`."""
-
-import importlib
-import pkgutil
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+"""The `candlecast` commands, one module each; `cli/main.py` registers them on the app."""

@@ -12,21 +12,8 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from candlecast.cli.app import (
-    ConfigOption,
-    CsvOption,
-    ExchangeOption,
-    HomeOption,
-    SetOption,
-    SourceOption,
-    SymbolsOption,
-    TimeframeOption,
-    UrlOption,
-    app,
-    build,
-    console,
-    quiet_runtime,
-)
+from candlecast.cli.app import console, quiet_runtime
+from candlecast.cli.options import SeriesOptions, series_options
 from candlecast.core.errors import CandlecastError
 
 COLUMNS = (
@@ -41,17 +28,9 @@ COLUMNS = (
 )
 
 
-@app.command()
+@series_options
 def backtest(
-    config: ConfigOption = None,
-    sets: SetOption = None,
-    source: SourceOption = None,
-    csv: CsvOption = None,
-    symbols: SymbolsOption = None,
-    timeframe: TimeframeOption = None,
-    exchange: ExchangeOption = None,
-    exchange_url: UrlOption = None,
-    data_home: HomeOption = None,
+    options: SeriesOptions,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -61,29 +40,25 @@ def backtest(
 ) -> None:
     """Backtest every cell and baseline on the same walk-forward folds; print the leaderboard."""
     quiet_runtime()
-    cfg = build(
-        config, sets, source=source, csv=csv, symbols=symbols, timeframe=timeframe,
-        exchange=exchange, exchange_url=exchange_url, data_home=data_home,
-    )  # fmt: skip
+    cfg = options.build()
     from candlecast.core.pipeline.candidates import backtest_candidates
-    from candlecast.core.pipeline.evaluate import evaluate, fold_spec
-    from candlecast.core.pipeline.prepare import history_start, prepare_series
+    from candlecast.core.pipeline.evaluate import evaluate
+    from candlecast.core.pipeline.plan import SeriesPlan
+    from candlecast.core.pipeline.prepare import load_series
     from candlecast.flows.runtime import open_store, resolve_plugins
 
+    plan = SeriesPlan.from_config(cfg)
     plugins = resolve_plugins(cfg)
     plugins.source.check(cfg.source)
     store = open_store(cfg.storage.resolved_database_url)
-    spec = fold_spec(cfg)
     boards = []
     for key in plugins.source.series(cfg.source):
         with console.status(f"{key}: fetching"):
             plugins.source.sync(cfg.source, key, store.candles)
-        last = store.candles.last_timestamp(key)
-        start = history_start(cfg, last) if last is not None else None
-        prepared = prepare_series(store.candles.load(key, start=start), key, cfg)
+        prepared = load_series(store.candles, key, plan, cfg.model.target)
         with console.status(f"{key}: backtesting {len(cfg.model.cells)} cell(s) and baselines"):
-            candidates = backtest_candidates(prepared, plugins.cells, cfg, spec)
-            evaluation = evaluate(prepared, candidates, cfg, spec)
+            candidates = backtest_candidates(prepared, plugins.cells, cfg, plan.folds)
+            evaluation = evaluate(prepared, candidates, cfg)
         board = evaluation.board.reset_index()
         board.insert(0, "series", str(key))
         board["champion"] = board["model"] == evaluation.choice.model

@@ -18,17 +18,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from candlecast.cli.app import ConfigOption, HomeOption, SetOption, app, build, console
+from candlecast.cli.app import console
+from candlecast.cli.options import ConfigOption, HomeOption, SetOption, build_config
 from candlecast.core.config import Config
 from candlecast.core.errors import CandlecastError, ConfigError
+from candlecast.core.pipeline.rebuild import index_entries, results_from_store
 from candlecast.core.report import (
     IndexEntry,
-    index_entries,
     publish_report,
     render_run_report,
     report_name,
     reports_dir,
-    results_from_store,
     write_html,
     write_index,
 )
@@ -63,7 +63,6 @@ def _store(config: Config) -> Store:
     return Store(url).create()
 
 
-@app.command()
 def report(
     config: ConfigOption = None,
     sets: SetOption = None,
@@ -78,7 +77,7 @@ def report(
     """List the recorded runs, or print one run's summary and write its HTML report."""
     if run is not None and latest:
         raise ConfigError("--run and --latest both name a run: give one of them")
-    cfg = build(config, sets, data_home=data_home)
+    cfg = build_config(config, sets, data_home=data_home)
     folder = reports_dir(cfg.storage.data_home)
     store = _store(cfg)
     try:

@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from candlecast.cli.app import app, console
+from candlecast.cli.app import console
 
 
-@app.command("sandbox-exchange")
 def sandbox_exchange(
     csv: Annotated[
         Path | None,

@@ -9,35 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from candlecast.cli.app import (
-    ConfigOption,
-    CsvOption,
-    ExchangeOption,
-    HomeOption,
-    SetOption,
-    SourceOption,
-    SymbolsOption,
-    TimeframeOption,
-    UrlOption,
-    app,
-    build,
-    console,
-    quiet_runtime,
-)
+from candlecast.cli.app import console, quiet_runtime
+from candlecast.cli.options import SeriesOptions, series_options
 from candlecast.core.errors import CandlecastError
 
 
-@app.command()
+@series_options
 def serve(
-    config: ConfigOption = None,
-    sets: SetOption = None,
-    source: SourceOption = None,
-    csv: CsvOption = None,
-    symbols: SymbolsOption = None,
-    timeframe: TimeframeOption = None,
-    exchange: ExchangeOption = None,
-    exchange_url: UrlOption = None,
-    data_home: HomeOption = None,
+    options: SeriesOptions,
     once: Annotated[
         bool, typer.Option(help="Run the runs due now (e.g. triggered ones), then exit.")
     ] = False,
@@ -53,10 +32,7 @@ def serve(
 ) -> None:
     """Serve the forecast (schedule.forecast_cron) and retrain (schedule.retrain_cron)
     deployments; each never overlaps itself."""
-    cfg = build(
-        config, sets, source=source, csv=csv, symbols=symbols, timeframe=timeframe,
-        exchange=exchange, exchange_url=exchange_url, data_home=data_home,
-    )  # fmt: skip
+    cfg = options.build()
     from candlecast.deploy.deployments import plan_deployments
 
     plans = plan_deployments(cfg)

@@ -30,13 +30,9 @@ from candlecast.core.evaluation.forecaster import Forecaster, ForecasterFactory
 from candlecast.core.evaluation.metrics import mae
 from candlecast.core.market.timeframes import seasonal_periods
 from candlecast.core.models.cell import Cell
-from candlecast.core.pipeline.networks import (
-    RegisteredNetwork,
-    drift_decision,
-    obtain_global,
-    obtain_network,
-)
+from candlecast.core.pipeline.networks import RegisteredNetwork, obtain_global, obtain_network
 from candlecast.core.pipeline.prepare import PreparedSeries
+from candlecast.core.pipeline.retraining import drift_decision
 from candlecast.core.results import ModelOutcome
 from candlecast.core.storage.registry import ModelRegistry
 

@@ -18,7 +18,6 @@ from candlecast.core.config import Config
 from candlecast.core.errors import DataError
 from candlecast.core.evaluation.backtest import BacktestResult
 from candlecast.core.evaluation.champion import ChampionRule, Choice, choose_champion, leaderboard
-from candlecast.core.evaluation.folds import FoldSpec
 from candlecast.core.evaluation.intervals import IntervalCalibration, apply, calibrate
 from candlecast.core.evaluation.metrics import naive_scale
 from candlecast.core.models.features import future_index
@@ -27,29 +26,12 @@ from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.results import ModelOutcome, SeriesOutcome
 
 
-def fold_spec(config: Config) -> FoldSpec:
-    """The walk-forward layout the config asks for."""
-    bt = config.backtest
-    return FoldSpec(
-        folds=bt.folds,
-        step=bt.resolved_step(config.model.horizon),
-        horizon=config.model.horizon,
-        scheme=bt.scheme,
-        window=bt.sliding_window if bt.scheme == "sliding" else None,
-        refit=bt.refit,
-        min_train=config.model.window + config.model.horizon + 20,
-        origins_per_fold=bt.origins_per_fold,
-    )
-
-
 def interval_mode(config: Config) -> str:
     """Relative (log-ratio) intervals for positive targets, absolute otherwise."""
     return "relative" if config.model.target in ("close", "open", "high", "low") else "absolute"
 
 
-def mase_scale(
-    prepared: PreparedSeries, spec: FoldSpec, results: dict[str, BacktestResult]
-) -> float:
+def mase_scale(prepared: PreparedSeries, results: dict[str, BacktestResult]) -> float:
     """Mean absolute one-step naive error over the part before the first origin."""
     first = min(int(r.origins[0]) for r in results.values())
     values = prepared.y.to_numpy(dtype="float64")[: first + 1]
@@ -69,7 +51,6 @@ def evaluate(
     prepared: PreparedSeries,
     candidates: dict[str, Candidate],
     config: Config,
-    spec: FoldSpec,
     exclude: frozenset[str] = frozenset(),
 ) -> Evaluation:
     """Leaderboard, champion and per-model interval calibration. Models in `exclude` stay on
@@ -86,7 +67,7 @@ def evaluate(
             notes.append(f"{name}: no intervals ({exc})")
     board = leaderboard(
         results,
-        mase_scale(prepared, spec, results),
+        mase_scale(prepared, results),
         levels=levels,
         interval_mode=mode,
         reference="naive" if "naive" in results else next(iter(results)),
@@ -149,12 +130,11 @@ def series_outcome(
     candidates: dict[str, Candidate],
     networks: dict[str, ModelOutcome],
     config: Config,
-    spec: FoldSpec,
     exclude: frozenset[str] = frozenset(),
 ) -> SeriesOutcome:
     """Everything the run keeps about one series' models: the leaderboard, the champion and
     its reason, and every model's forecast with its calibrated intervals."""
-    evaluation = evaluate(prepared, candidates, config, spec, exclude)
+    evaluation = evaluate(prepared, candidates, config, exclude)
     models: dict[str, ModelOutcome] = {}
     for name, candidate in candidates.items():
         outcome = networks.get(name) or ModelOutcome(

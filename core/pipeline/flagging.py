@@ -1,16 +1,29 @@
-"""A run's anomaly step for one series: the newest candles since the last run are judged by
-every detector, flags merge into events, and an event still open from the last run continues."""
+"""The last stage of a series' run, its anomaly step: the newest candles since the last run are
+judged by every detector, flags merge into events, and an event still open from the last run
+continues."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
 from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
 from candlecast.core.anomalies.events import merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
+from candlecast.core.decomposition import Decomposition
 from candlecast.core.market.timeframes import timeframe_offset
+
+
+@dataclass
+class Detection:
+    """One series' anomaly step: its flags, the events they make (open ones continued), and
+    which of those events started in this run (to be announced)."""
+
+    flags: list[Flag]
+    events: list[AnomalyEvent]
+    new_events: list[AnomalyEvent]
 
 
 def flag_since(
@@ -28,14 +41,14 @@ def flag_series(
     series: str,
     timeframe: str,
     candles: pd.DataFrame,
-    decomposition: object,
+    decomposition: Decomposition,
     detectors: Mapping[str, object],
     *,
     since: pd.Timestamp | None,
     forecasts: pd.DataFrame | None,
     open_events: list[AnomalyEvent],
     target_fpr: float,
-) -> tuple[list[Flag], list[AnomalyEvent], list[AnomalyEvent]]:
+) -> Detection:
     """Flags of the newest candles, the events they make (open events continued), and which
     of those events are new (started in this run, to be announced)."""
     context = DetectionContext(
@@ -53,4 +66,4 @@ def flag_series(
         flags, timeframe, open_events, as_of=judged_through(context, list(detectors.values()))
     )
     before = {(e.kind, e.start) for e in open_events}
-    return flags, events, [e for e in events if (e.kind, e.start) not in before]
+    return Detection(flags, events, [e for e in events if (e.kind, e.start) not in before])

@@ -5,10 +5,7 @@ registry round trip. Pure of Prefect; the flow wraps `obtain_network` in a task.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import platform
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,167 +19,17 @@ from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.network import NetworkForecaster
-from candlecast.core.models.training import TrainingReport
+from candlecast.core.pipeline.registration import (
+    model_path,
+    new_model_id,
+    register_model,
+    training_metrics,
+)
+from candlecast.core.pipeline.retraining import Decision, model_config_hash, retrain_decision
 from candlecast.core.storage.atomic import sha256_file
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 log = logging.getLogger("candlecast.modelling")
-
-
-def library_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("candlecast", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def model_config_hash(cell: CellConfig, config: Config, timeframe: str) -> str:
-    """Everything that changes what a network is or learns; not the training budget."""
-    relevant = {
-        "cell": cell.model_dump(mode="json"),
-        "model": config.model.model_dump(mode="json", exclude={"cells"}),
-        "timeframe": timeframe,
-        "seed": config.training.seed,
-    }
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def data_hash(frame: pd.DataFrame) -> str:
-    """A fingerprint of the candles a model was trained on."""
-    values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype="float64")
-    digest = hashlib.sha256(np.ascontiguousarray(values).tobytes())
-    digest.update(pd.DatetimeIndex(frame.index).as_unit("s").asi8.tobytes())
-    return digest.hexdigest()[:16]
-
-
-@dataclass
-class Decision:
-    retrain: bool
-    warm: bool
-    reason: str
-
-
-def retrain_decision(
-    config: Config,
-    record: ModelRecord | None,
-    config_hash: str,
-    now: pd.Timestamp,
-    train_end: pd.Timestamp,
-    mode: str = "auto",
-) -> Decision:
-    """Whether this run trains (and how) before any drift is known. `on_drift` reuses a
-    matching model here; `drift_decision` may still ask for a retrain after the backtest.
-
-    `train_end` is the newest candle this fit may see: a registered model trained on later
-    candles would leak them into the backtest, so it is never reused for this fit.
-    `mode`: "auto" follows `training.retrain`; "train" always trains; "forecast" reuses any
-    usable model.
-    """
-    training = config.training
-    if record is None:
-        return Decision(True, False, "no registered model")
-    if record.config_hash != config_hash:
-        return Decision(True, False, "configuration changed since the registered model")
-    if record.data_end > train_end:
-        return Decision(True, False, "registered model saw candles after this fit's origin")
-    if mode == "train":
-        return Decision(True, training.warm_start_epochs > 0, "retraining was requested")
-    if mode == "forecast":
-        return Decision(False, False, "forecast-only run")
-    if training.retrain == "always":
-        return Decision(True, training.warm_start_epochs > 0, "policy 'always'")
-    if training.retrain == "every":
-        age = now - record.created_at
-        limit = pd.Timedelta(hours=training.retrain_every_hours)
-        if age >= limit:
-            return Decision(
-                True, training.warm_start_epochs > 0, f"model is {age} old (policy 'every' {limit})"
-            )
-        return Decision(False, False, f"model is {age} old, younger than {limit}")
-    return Decision(False, False, "policy 'on_drift': reuse until errors drift")
-
-
-def drift_decision(config: Config, record: ModelRecord | None, recent_mae: float) -> Decision:
-    """`on_drift`: retrain when the recent backtest MAE is worse than at training time by
-    `drift_factor`."""
-    if config.training.retrain != "on_drift" or record is None:
-        return Decision(False, False, "")
-    trained_mae = record.metrics.get("mae")
-    if not trained_mae or not np.isfinite(recent_mae):
-        return Decision(False, False, "no error recorded at training time")
-    ratio = recent_mae / trained_mae
-    if ratio > config.training.drift_factor:
-        return Decision(
-            True,
-            config.training.warm_start_epochs > 0,
-            f"recent MAE {recent_mae:.4g} is {ratio:.2f}x the MAE at training "
-            f"({trained_mae:.4g}), above drift_factor {config.training.drift_factor}",
-        )
-    return Decision(False, False, f"recent MAE is {ratio:.2f}x the MAE at training")
-
-
-def model_path(artifact_dir: Path, key: SeriesKey, label: str, model_id: str) -> Path:
-    return Path(artifact_dir) / key.slug / label / f"{model_id}.keras"
-
-
-def new_model_id(now: pd.Timestamp) -> str:
-    return f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-
-def training_metrics(report: TrainingReport | None, **extra: object) -> dict[str, object]:
-    """What the registry keeps about a training (the backtest MAE is added later)."""
-    return {
-        "epochs": report.epochs if report else None,
-        "best_epoch": report.best_epoch if report else None,
-        "val_loss": report.val_loss if report else None,
-        "fit_seconds": report.seconds if report else None,
-    } | extra
-
-
-def register_model(
-    registry: ModelRegistry,
-    *,
-    model_id: str,
-    series: str,
-    label: str,
-    cell_config: CellConfig,
-    config: Config,
-    config_hash: str,
-    frames: list[pd.DataFrame],
-    metrics: dict[str, object],
-    path: Path,
-    now: pd.Timestamp,
-    params: dict[str, object] | None = None,
-) -> ModelRecord:
-    """Add the registry row of a saved model trained on `frames` (one per series)."""
-    hashes = [data_hash(frame) for frame in frames]
-    record = ModelRecord(
-        model_id=model_id,
-        series=series,
-        model=label,
-        cell=cell_config.name,
-        head=config.model.head,
-        params=cell_config.model_dump(mode="json") | (params or {}),
-        config_hash=config_hash,
-        data_start=min(pd.Timestamp(f.index[0]) for f in frames),
-        data_end=max(pd.Timestamp(f.index[-1]) for f in frames),
-        data_hash=hashes[0]
-        if len(hashes) == 1
-        else hashlib.sha256("".join(hashes).encode()).hexdigest()[:16],
-        metrics=metrics,
-        versions=library_versions(),
-        seed=config.training.seed,
-        path=str(path),
-        file_sha256=sha256_file(path),
-        created_at=now,
-    )
-    registry.add(record)
-    return record
 
 
 @dataclass

@@ -2,13 +2,12 @@
 and per-series Markdown for Prefect artifacts.
 
 - `render_run_report(results) -> str` and `render_index(entries) -> str` are pure functions.
-- `results_from_store(store, run_id)` rebuilds a run's results from the database alone, so a
+- `candlecast.core.pipeline.rebuild` rebuilds a run's results from the database alone, so a
   report can be made later (`candlecast report --run ID`).
 - `write_run_report` / `write_index` put them under `<data_home>/reports/`, atomically.
 """
 
 from candlecast.core.report.artifacts import series_artifact_key, series_markdown
-from candlecast.core.report.decompose import add_missing_decompositions
 from candlecast.core.report.files import (
     report_name,
     write_html,
@@ -24,21 +23,17 @@ from candlecast.core.report.index import (
 )
 from candlecast.core.report.page import render_run_report
 from candlecast.core.report.publish import publish_report, reports_dir
-from candlecast.core.report.stored import index_entries, results_from_store
 
 __all__ = [
     "IndexEntry",
     "SeriesEntry",
-    "add_missing_decompositions",
     "entry_from_results",
     "entry_from_row",
-    "index_entries",
     "publish_report",
     "render_index",
     "render_run_report",
     "report_name",
     "reports_dir",
-    "results_from_store",
     "series_artifact_key",
     "series_markdown",
     "write_html",

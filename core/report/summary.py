@@ -85,3 +85,30 @@ def run_markdown(results: RunResults, report_link: str | None = None) -> str:
         if notes:
             lines.append("\nData quality: " + "; ".join(notes))
     return "\n".join(lines)
+
+
+def run_summary(
+    results: RunResults,
+    recorded: dict[str, int],
+    published: dict[str, str],
+    report: str | None,
+) -> dict[str, Any]:
+    """What a run returns (the flow's result, the CLI's table): its status, per series the
+    champion, why, and what failed; what was recorded and published; where the report is."""
+    return {
+        "run_id": results.run_id,
+        "status": results.status,
+        "series": {
+            s.id: {
+                "champion": s.champion,
+                "reason": s.champion_reason,
+                "error": s.error,
+                "model_failures": "; ".join(f"{m}: {e}" for m, e in s.model_failures.items())
+                or None,  # e.g. a training timeout
+            }
+            for s in results.series
+        },
+        "published": published,
+        "recorded": recorded,
+        "report": report,
+    }

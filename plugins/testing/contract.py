@@ -16,10 +16,8 @@ Anything broken raises `CellContractError` naming the cell, the head and what wa
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from candlecast.core.models.network import NetworkForecaster
 from candlecast.core.models.targets import target_series
 from candlecast.plugins.testing.errors import CellContractError
 from candlecast.plugins.testing.report import CellReport, HeadReport, Shape
+from candlecast.plugins.testing.saving import REGISTER_HINT, first_line, save_model, why_unloadable
 from candlecast.plugins.testing.series import contract_candles
 
 # The return_sequences values each head asks its cell for (encoder and decoder).
@@ -45,12 +44,6 @@ HEAD_SEQUENCES: dict[str, tuple[bool, ...]] = {
     "seq2seq": (True,),
     "seq2vec2seq": (False, True),
 }
-
-REGISTER_HINT = (
-    "register the layer class with keras.saving.register_keras_serializable(package=...) at "
-    "import of the plugin module and give it a get_config() that returns every __init__ "
-    "argument; Lambda layers never load in safe mode"
-)
 
 
 @dataclass(frozen=True)
@@ -175,13 +168,13 @@ def _check_head(
             "noise or dropout only when called with training=True"
         )
 
-    path = _save(network, where, workdir / f"{cell.name}_{head}")
+    path = save_model(network, where, workdir / f"{cell.name}_{head}")
     try:
         reloaded = NetworkForecaster.load(path, cells)
     except Exception as exc:
         raise CellContractError(
             f"{where}: the saved model could not be reloaded in safe mode: "
-            f"{_why_unloadable(path) or _first_line(exc)}; {REGISTER_HINT}"
+            f"{why_unloadable(path) or first_line(exc)}; {REGISTER_HINT}"
         ) from exc
     again = _forecast(reloaded, f"{where} (reloaded)", frame, y, origins, settings)
     reload_diff = _relative_diff(again, forecast)
@@ -240,7 +233,7 @@ def _check_output(
             layers.append(cell.build(request, cells))
         except Exception as exc:
             raise CellContractError(
-                f"{where}: {call} raised {type(exc).__name__}: {_first_line(exc)}"
+                f"{where}: {call} raised {type(exc).__name__}: {first_line(exc)}"
             ) from exc
     layer = layers[0]
     if not isinstance(layer, keras.layers.Layer):
@@ -259,7 +252,7 @@ def _check_output(
     except Exception as exc:
         raise CellContractError(
             f"{where}: the layer from {call} fails on an input of shape "
-            f"(None, {window}, {settings.channels}): {type(exc).__name__}: {_first_line(exc)}"
+            f"(None, {window}, {settings.channels}): {type(exc).__name__}: {first_line(exc)}"
         ) from exc
     if isinstance(output, list | tuple):
         raise CellContractError(
@@ -310,7 +303,7 @@ def _train(
         network.fit(frame.iloc[: settings.train], y.iloc[: settings.train])
     except Exception as exc:
         raise CellContractError(
-            f"{where}: training failed: {type(exc).__name__}: {_first_line(exc)}"
+            f"{where}: training failed: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
     return network
 
@@ -327,7 +320,7 @@ def _forecast(
         forecast = np.asarray(network.predict_at(frame, y, origins), dtype="float64")
     except Exception as exc:
         raise CellContractError(
-            f"{where}: forecasting failed: {type(exc).__name__}: {_first_line(exc)}"
+            f"{where}: forecasting failed: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
     expected = (len(origins), settings.horizon)
     if forecast.shape != expected:
@@ -343,64 +336,9 @@ def _forecast(
     return forecast
 
 
-def _save(network: NetworkForecaster, where: str, path: Path) -> Path:
-    try:
-        return network.save(path)
-    except Exception as exc:
-        raise CellContractError(
-            f"{where}: the model could not be saved: {type(exc).__name__}: {_first_line(exc)}; "
-            f"{REGISTER_HINT}"
-        ) from exc
-
-
 # ---- helpers ------------------------------------------------------------------------------------
-def _why_unloadable(path: Path) -> str | None:
-    """Name the layers in a saved model that safe mode refuses, from its config.json."""
-    import keras
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-    problems: list[str] = []
-    for node in _serialised_objects(config):
-        class_name = node["class_name"]
-        module = node.get("module") or ""
-        inner = node.get("config")
-        layer = inner.get("name") if isinstance(inner, dict) else None
-        label = f"layer {layer!r} ({class_name})" if layer else f"{class_name}"
-        if class_name == "Lambda" and module.startswith("keras"):
-            problems.append(f"{label} is a Lambda layer, which safe mode refuses")
-        elif not module.startswith("keras"):
-            registered = node.get("registered_name") or class_name
-            if keras.saving.get_registered_object(registered) is None:
-                problems.append(
-                    f"{label} is a custom class that is not registered with Keras "
-                    f"(no registered object named {registered!r})"
-                )
-    return "; ".join(dict.fromkeys(problems)) or None
-
-
-def _serialised_objects(node: Any) -> Iterator[dict[str, Any]]:
-    """Every `{"class_name": ..., "config": ...}` object in a Keras config, depth first."""
-    if isinstance(node, dict):
-        if isinstance(node.get("class_name"), str) and "config" in node:
-            yield node
-        for value in node.values():
-            yield from _serialised_objects(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _serialised_objects(value)
-
-
 def _relative_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0)))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _builtin_cells() -> dict[str, Cell]:

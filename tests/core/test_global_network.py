@@ -10,7 +10,8 @@ from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.targets import target_series
 from candlecast.core.pipeline.candidates import global_candidates
-from candlecast.core.pipeline.evaluate import choose_scope, evaluate, fold_spec
+from candlecast.core.pipeline.evaluate import choose_scope, evaluate
+from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import prepare_series
 from candlecast.core.storage.store import Store
 from tests.fixtures.models import tiny_config
@@ -61,11 +62,12 @@ def test_global_candidates_and_scope_choice(builtin_cells, tmp_path):
         storage={"data_home": str(tmp_path)},
     )
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}").create()
+    plan = SeriesPlan.from_config(config)
     prepared = {
-        sid: prepare_series(frame, SeriesKey.parse(sid), config)
+        sid: prepare_series(frame, SeriesKey.parse(sid), plan, config.model.target)
         for sid, frame in _universe().items()
     }
-    spec = fold_spec(config)
+    spec = plan.folds
     now = pd.Timestamp("2024-02-01", tz="UTC")
     out = global_candidates(
         prepared, config.model.cells[0], builtin_cells, config, store.registry, spec, now
@@ -93,7 +95,7 @@ def test_global_candidates_and_scope_choice(builtin_cells, tmp_path):
     boards = {}
     for sid, item in prepared.items():
         candidates = baseline_candidates(item, config, spec) | {"gru@global": out[sid][0]}
-        boards[sid] = evaluate(item, candidates, config, spec).board
+        boards[sid] = evaluate(item, candidates, config).board
     excluded, reason = choose_scope(boards)
     assert excluded == frozenset() and "only one scope" in reason
     fake = {

@@ -11,23 +11,20 @@ import pandas as pd
 import pytest
 
 from candlecast.core.errors import ConfigError, StorageError
-from candlecast.core.market.candles import SeriesKey
+from candlecast.core.pipeline.rebuild import index_entries, results_from_store
 from candlecast.core.report import (
     IndexEntry,
     SeriesEntry,
-    add_missing_decompositions,
     entry_from_results,
     publish_report,
     render_index,
     render_run_report,
     report_name,
-    results_from_store,
     series_artifact_key,
     series_markdown,
 )
 from candlecast.core.report.assets import plotly_js
 from candlecast.core.report.charts import decomposition_figure, price_figure
-from candlecast.core.report.stored import index_entries
 from candlecast.core.report.tables import leaderboard_table, quality_items
 from candlecast.core.storage.runs import run_row
 from candlecast.core.storage.store import Store
@@ -181,24 +178,6 @@ def test_decomposition_has_four_stacked_parts_in_readable_units(outcome):
 
 def test_no_decomposition_no_figure():
     assert decomposition_figure(make_outcome()) is None
-
-
-def test_a_run_without_decompositions_gets_them_for_the_report():
-    short = make_outcome(SeriesKey("binance", "ETH/USDT", "1h"), n=12, flags=0)
-    results = make_results(series=(make_outcome(), short))
-    add_missing_decompositions(results, lookback_days=10)
-    parts = results.series[0].decomposition.components
-    assert len(parts) == 10 * 24  # the look-back window only
-    assert parts.index[-1] == results.series[0].origin
-    assert np.allclose(
-        parts[["trend", "cycle", "seasonal", "irregular"]].sum(axis=1),
-        np.log(results.series[0].candles["close"].iloc[-240:]),
-    )
-    assert results.series[1].decomposition is None
-    assert "no decomposition for the report" in results.series[1].quality["report"]
-
-
-# --- tables ----------------------------------------------------------------------------------
 
 
 def test_leaderboard_ranks_by_mase_and_highlights_the_champion(outcome):

@@ -198,7 +198,7 @@ def test_parameters_carry_no_password_and_absolute_paths(tmp_path, monkeypatch):
     assert Config.model_validate(params).schedule == config.schedule  # a valid Config again
 
     # the machine that runs the flow supplies the password from its environment
-    from candlecast.flows.forecast import resolve_config
+    from candlecast.flows.runtime import resolve_config
 
     monkeypatch.setenv("CANDLECAST_DATABASE_URL", "postgresql+psycopg2://cc:s3cret@db.internal/cc")
     monkeypatch.setenv("CANDLECAST_SQL_URL", "postgresql+psycopg2://pub:hunter2@db.internal/out")
@@ -214,7 +214,7 @@ def test_parameters_carry_no_password_and_absolute_paths(tmp_path, monkeypatch):
 
 
 def test_late_runs_are_skipped_only_under_skip():
-    from candlecast.flows.forecast import late_run_reason
+    from candlecast.flows.runner import late_run_reason
 
     now = pd.Timestamp("2026-11-27 14:40", tz="UTC")
     due = pd.Timestamp("2026-11-27 12:05", tz="UTC")

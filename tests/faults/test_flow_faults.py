@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from candlecast.core.errors import StorageError
 from candlecast.core.storage.registry import models as models_table
 from candlecast.flows import forecast as forecast_module
+from candlecast.flows import stages as stages_module
 from candlecast.flows.forecast import forecast_flow
 from candlecast.flows.runtime import open_store
 from tests.faults.conftest import snapshot, table_rows, temporaries
@@ -48,9 +49,9 @@ def _stored(url: str) -> dict[str, list]:
 @pytest.fixture
 def no_retry_delay(monkeypatch):
     """The flow's I/O tasks retry at once (their retry count is unchanged)."""
-    for name in ("record_run", "publish"):
-        task = getattr(forecast_module, name)
-        monkeypatch.setattr(forecast_module, name, task.with_options(retry_delay_seconds=0))
+    for module, name in ((forecast_module, "record_run"), (stages_module, "publish")):
+        task = getattr(module, name)
+        monkeypatch.setattr(module, name, task.with_options(retry_delay_seconds=0))
 
 
 def test_the_database_failing_while_a_run_is_recorded(

@@ -9,7 +9,7 @@ from prefect.artifacts import Artifact
 
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.report import series_artifact_key
-from candlecast.flows.forecast import _artifacts
+from candlecast.flows.artifacts import create_artifacts
 from tests.fixtures.results import KEY, make_outcome, make_results
 
 pytestmark = pytest.mark.slow  # starts the Prefect test server
@@ -22,7 +22,7 @@ def test_every_series_gets_a_markdown_artifact_under_a_stable_key(prefect_harnes
 
     @flow
     def publish_artifacts() -> None:
-        _artifacts(results, str(report))
+        create_artifacts(results, str(report))
 
     publish_artifacts()
     summary = Artifact.get("candlecast-run-summary")

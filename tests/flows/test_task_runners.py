@@ -13,7 +13,8 @@ from candlecast.core.errors import CandlecastError
 from candlecast.core.storage.registry import models
 from candlecast.core.storage.runs import forecast_intervals, forecasts
 from candlecast.flows import progress
-from candlecast.flows.forecast import build_task_runner, forecast_flow, run_forecast
+from candlecast.flows.forecast import forecast_flow, run_forecast
+from candlecast.flows.runner import build_task_runner
 from candlecast.flows.runtime import open_store
 from tests.fixtures.models import tiny_config
 from tests.fixtures.series import make_candles
@@ -111,7 +112,7 @@ def test_task_runner_and_threads_follow_the_orchestration_section():
     fixed = build_config({"orchestration": {"task_runner": "dask", "tf_threads": 3}})
     assert fixed.orchestration.resolved_tf_threads(cores=8) == 3
 
-    from candlecast.flows.tasks import size_tensorflow
+    from candlecast.flows.runner import size_tensorflow
 
     legacy = build_config({"training": {"threads": 5}})
     assert size_tensorflow(legacy) == 5  # training.threads where tf_threads is unset

@@ -11,7 +11,7 @@ import pytest
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.network import NetworkForecaster
 from candlecast.core.pipeline.candidates import network_candidate
-from candlecast.core.pipeline.evaluate import fold_spec
+from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import prepare_series
 from candlecast.core.storage.store import Store
 from tests.fixtures.models import tiny_config
@@ -37,10 +37,17 @@ def fits(monkeypatch):
 
 
 def _run(store, cells, config, frame, now=NOW, mode="auto"):
-    prepared = prepare_series(frame, KEY, config)
+    prepared = prepare_series(frame, KEY, SeriesPlan.from_config(config), config.model.target)
     cell = config.model.cells[0]
     return network_candidate(
-        prepared, cell, cells, config, store.registry, fold_spec(config), now, mode
+        prepared,
+        cell,
+        cells,
+        config,
+        store.registry,
+        SeriesPlan.from_config(config).folds,
+        now,
+        mode,
     )
 
 

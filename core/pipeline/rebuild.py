@@ -1,7 +1,8 @@
 """A run's results rebuilt from the database alone, for reports made after the run (the HTML
 file was deleted, or never written): the run row and its summary JSON, the forecasts and their
 intervals, the backtest metrics, the anomaly flags it recorded, and the candles from the candle
-store, from which the decomposition is computed again."""
+store (through the run's own loader and plan), from which the decomposition is computed
+again."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from candlecast.core.anomalies.flag import Flag
+from candlecast.core.config import Config
+from candlecast.core.decomposition import decompose_candles
 from candlecast.core.errors import CandlecastError, StorageError
 from candlecast.core.market.candles import SeriesKey
+from candlecast.core.pipeline.plan import SeriesPlan
+from candlecast.core.pipeline.prepare import load_candles
 from candlecast.core.report.index import IndexEntry, entry_from_row
 from candlecast.core.report.timefmt import utc
 from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome
 from candlecast.core.storage.anomaly_store import anomaly_flags
 from candlecast.core.storage.runs import backtest_metrics, forecast_intervals, forecasts, runs
 from candlecast.core.storage.store import Store
-
-DEFAULT_LOOKBACK_DAYS = 90.0
-HISTORY_DAYS = 14.0
 
 
 def index_entries(engine: sa.Engine, limit: int = 500) -> list[IndexEntry]:
@@ -198,34 +201,24 @@ def _flags(engine: sa.Engine, series: str, run_id: str) -> list[Flag]:
 def _attach_history(
     store: Store, outcome: SeriesOutcome, info: Mapping[str, Any], config: Mapping[str, Any]
 ) -> None:
-    """The candles the report shows (gaps filled as the run did) and their decomposition."""
-    from candlecast.core.decomposition import decompose_candles
-    from candlecast.core.market.gaps import fill_gaps
-    from candlecast.core.market.timeframes import timeframe_offset
-
-    origin = outcome.origin
-    if origin is None:
-        return
-    facts = info.get("decomposition") or {}
-    lookback = float(config.get("anomalies", {}).get("lookback_days") or DEFAULT_LOOKBACK_DAYS)
-    start = utc(facts.get("start")) or origin - pd.Timedelta(days=lookback)
-    start = min(start, origin - pd.Timedelta(days=HISTORY_DAYS))
-    step = timeframe_offset(outcome.key.timeframe)
-    source = config.get("source", {})
+    """The candles the run used (the same loader, gaps filled as the run did) and the
+    decomposition it made of them (the same look-back window)."""
+    plan = _plan(config)
     try:
-        candles = store.candles.load(outcome.key, start=start, end=origin + step)
-        if candles.empty:
+        frame, _ = load_candles(store.candles, outcome.key, plan, newest=outcome.origin)
+        if frame.empty:
             outcome.quality["report"] = "no stored candles for the report's history"
             return
-        outcome.candles, _ = fill_gaps(
-            candles,
-            outcome.key.timeframe,
-            int(source.get("max_gap", 3)),
-            source.get("on_long_gap", "split"),
-        )
-        decomposed = outcome.candles
-        if facts.get("start"):
-            decomposed = decomposed[decomposed.index >= utc(facts["start"])]
-        outcome.decomposition = decompose_candles(decomposed, outcome.key.timeframe)
+        outcome.candles = frame
+        outcome.decomposition = decompose_candles(plan.anomaly_window(frame), outcome.key.timeframe)
     except CandlecastError as exc:
         outcome.quality["report"] = f"decomposition could not be recomputed: {exc}"
+
+
+def _plan(config: Mapping[str, Any]) -> SeriesPlan:
+    """The plan of the run's own configuration (stored with it, passwords redacted); the
+    defaults where it no longer validates (a run recorded by an older version)."""
+    try:
+        return SeriesPlan.from_config(Config.model_validate(dict(config)))
+    except (ValidationError, CandlecastError):
+        return SeriesPlan.from_config(Config())
