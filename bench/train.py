@@ -156,7 +156,8 @@ def bench_cell(
     warm_epochs: int,
     repeats: int,
 ) -> dict[str, Any]:
-    model = ModelConfig()  # candlecast's defaults: window 48, horizon 24, calendar, seq2vec
+    # candlecast's defaults: window 48, horizon 24, calendar, seq2vec; the close's networks
+    model = ModelConfig().for_target("close")
     training = TrainingConfig(warm_start_epochs=warm_epochs)
     cell_config = CellConfig(name=name)
 
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "layout": asdict(layout),
         "repeats": args.repeats,
         "settings": {
-            "model": ModelConfig().model_dump(mode="json", exclude={"cells"}),
+            "model": ModelConfig().for_target("close").model_dump(mode="json", exclude={"cells"}),
             "training": TrainingConfig(warm_start_epochs=args.warm_epochs).model_dump(mode="json"),
             "units": CellConfig(name="gru").units,
         },

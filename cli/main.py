@@ -1,8 +1,11 @@
 """The `candlecast` command line: every command registered on the app, explicitly, and
 `main()`. Errors print one line naming what was wrong (tracebacks only with --debug).
 
-Exit codes: 0 done; 1 a run that failed in part or whole (the summary says what), or an
-unexpected error; 2 bad input or an unreachable source (one `error:` line); 130 interrupted.
+Exit codes: 0 done; 1 a run that did part of its work (`partial`: a series, target, model,
+detector or publisher failed, or a registered model had to be rejected; the summary lists what),
+a fetch that failed for a series, or an unexpected error; 2 bad input or a run that could not go
+on (configuration, plugins, database, locks, every series failed; one `error:` line);
+130 interrupted.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The run in the Prefect UI: its summary, the leaderboard and one summary per series, as
-artifacts under stable keys."""
+"""The run in the Prefect UI: its summary, the leaderboard and one summary per (series,
+target), as artifacts under stable keys."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ def create_artifacts(results: RunResults, report: str | None = None) -> None:
             markdown=run_markdown(results, link),
             description=f"candlecast run {results.run_id}",
         )
+        configured = (results.config.get("model") or {}).get("targets") or ["close"]
         for outcome in results.series:
-            create_markdown_artifact(
-                key=series_artifact_key(outcome.id),
-                markdown=series_markdown(results, outcome, link),
-                description=f"{outcome.id} in candlecast run {results.run_id}",
-            )
+            for target in outcome.targets or configured:  # a failed series: what was asked
+                create_markdown_artifact(
+                    key=series_artifact_key(outcome.id, target),
+                    markdown=series_markdown(results, outcome, target, link),
+                    description=f"{outcome.id} {target} in candlecast run {results.run_id}",
+                )
         rows = leaderboard_rows(results)
         if rows:
             create_table_artifact(

@@ -90,7 +90,8 @@ def _forecast(
     new_events = stages.detect(run, gathered, outcomes, tasks)
     results = run.results
     results.series = list(outcomes.values())
-    stages.settle_status(results, len(run.keys))
+    results.settle_status()
+    results.finished = pd.Timestamp.now(tz="UTC")
     results.timings["total_seconds"] = round(time.perf_counter() - started_clock, 2)
 
     recorded = record_run(config, results)

@@ -22,11 +22,11 @@ from candlecast.core.errors import CandlecastError
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
 from candlecast.core.pipeline.candidates import Candidate, global_label
-from candlecast.core.pipeline.evaluate import choose_scope, evaluate, series_outcome
+from candlecast.core.pipeline.evaluate import choose_scope, evaluate, target_outcome
 from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.pipeline.registration import library_versions
-from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome, Stage
+from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome, Stage, TargetOutcome
 from candlecast.core.storage.store import Store
 from candlecast.flows import progress
 from candlecast.flows.runner import size_tensorflow
@@ -108,17 +108,18 @@ def begin_run(config: Config, mode: str, run_id: str, log: Any) -> Run:
 
 @dataclass
 class SeriesTasks:
-    """One series' submitted tasks."""
+    """One series' submitted tasks; networks by (target, cell id), baselines by target."""
 
     synced: PrefectFuture[FetchReport]
     prepared: PrefectFuture[PreparedSeries]
-    networks: dict[str, PrefectFuture] = field(default_factory=dict)  # by cell id
-    baselines: PrefectFuture[dict[str, Candidate]] | None = None
+    networks: dict[tuple[str, str], PrefectFuture] = field(default_factory=dict)
+    baselines: dict[str, PrefectFuture[dict[str, Candidate]]] = field(default_factory=dict)
     decomposed: PrefectFuture[Decomposition] | None = None
 
 
 def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
-    """Every series' fetch, load, per-series networks, baselines and decomposition."""
+    """Every series' fetch and load; per target its networks and baselines; its
+    decomposition."""
     config, plan, now = run.config, run.plan, run.results.started
     tasks = {}
     for key in run.keys:
@@ -128,17 +129,26 @@ def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
         training = train_network.with_options(timeout_seconds=config.orchestration.train_timeout_s)
         for series in tasks.values():
             series.networks = {
-                cell.id: training.submit(config, plan, series.prepared, cell, now, run.mode)
+                (target, cell.id): training.submit(
+                    config, plan, series.prepared, target, cell, now, run.mode
+                )
+                for target in plan.targets
                 for cell in config.model.cells
             }
     for series in tasks.values():
-        series.baselines = run_baselines.submit(config, plan, series.prepared)
+        series.baselines = {
+            target: run_baselines.submit(config, plan, series.prepared, target)
+            for target in plan.targets
+        }
         series.decomposed = decompose_series.submit(plan, series.prepared)
     return tasks
 
 
-def submit_globals(run: Run, tasks: dict[SeriesKey, SeriesTasks]) -> dict[str, PrefectFuture]:
-    """With `model.scope` global or both: one network per cell on every loaded series."""
+def submit_globals(
+    run: Run, tasks: dict[SeriesKey, SeriesTasks]
+) -> dict[tuple[str, str], PrefectFuture]:
+    """With `model.scope` global or both: one network per (target, cell) on every loaded
+    series."""
     config = run.config
     if config.model.scope not in ("global", "both"):
         return {}
@@ -147,39 +157,45 @@ def submit_globals(run: Run, tasks: dict[SeriesKey, SeriesTasks]) -> dict[str, P
         return {}
     training = train_global.with_options(timeout_seconds=config.orchestration.train_timeout_s)
     return {
-        cell.id: training.submit(config, run.plan, ready, cell, run.results.started, run.mode)
+        (target, cell.id): training.submit(
+            config, run.plan, ready, target, cell, run.results.started, run.mode
+        )
+        for target in run.plan.targets
         for cell in config.model.cells
     }
 
 
 @dataclass
+class TargetWork:
+    """One target's finished candidates (or why its baselines failed). `networks` holds every
+    network's outcome, failed ones with their error."""
+
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    networks: dict[str, ModelOutcome] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
 class Gathered:
-    """One series' finished candidates, or the stage at which it failed, before the champion
-    is chosen. `networks` holds every network's outcome, failed ones with their error."""
+    """One series' finished work per target, or the stage at which it failed, before the
+    champions are chosen."""
 
     key: SeriesKey
     fetch: FetchReport | None = None
     series: PreparedSeries | None = None
-    candidates: dict[str, Candidate] = field(default_factory=dict)
-    networks: dict[str, ModelOutcome] = field(default_factory=dict)
+    targets: dict[str, TargetWork] = field(default_factory=dict)
     failed_stage: Stage | None = None
     error: str | None = None
 
 
-def gather(run: Run, key: SeriesKey, tasks: SeriesTasks, globals_: dict) -> Gathered:
-    """Collect a series' task results: a failed cell is recorded with its error, a failed
-    fetch, load or baseline stage fails the series."""
-    g = Gathered(key)
-    fetched, prepared = done(tasks.synced), done(tasks.prepared)
-    g.fetch, g.series = fetched.value, prepared.value
-    if fetched.error or prepared.error:
-        g.failed_stage = "fetch" if fetched.error else "prepare"
-        g.error = fetched.error or prepared.error
-        return g
+def _gather_target(
+    run: Run, key: SeriesKey, target: str, tasks: SeriesTasks, globals_: dict
+) -> TargetWork:
+    work = TargetWork()
     for cell in run.config.model.cells:
         for name, future in (
-            (cell.id, tasks.networks.get(cell.id)),
-            (global_label(cell), globals_.get(cell.id)),
+            (cell.id, tasks.networks.get((target, cell.id))),
+            (global_label(cell), globals_.get((target, cell.id))),
         ):
             if future is None:
                 continue
@@ -190,14 +206,31 @@ def gather(run: Run, key: SeriesKey, tasks: SeriesTasks, globals_: dict) -> Gath
                 if value is None:  # the global network did not cover this series
                     continue
             if finished.error:
-                g.networks[name] = ModelOutcome(model=name, family="network", error=finished.error)
+                work.networks[name] = ModelOutcome(name, "network", error=finished.error)
                 continue
-            g.candidates[name], g.networks[name] = value
-    baselines = done(tasks.baselines)
+            work.candidates[name], work.networks[name] = value
+    baselines = done(tasks.baselines[target])
     if baselines.error:
-        g.failed_stage, g.error = "baselines", baselines.error
+        work.error = f"{target}: the baselines failed: {baselines.error}"
     else:
-        g.candidates.update(baselines.value or {})
+        work.candidates.update(baselines.value or {})
+    return work
+
+
+def gather(run: Run, key: SeriesKey, tasks: SeriesTasks, globals_: dict) -> Gathered:
+    """Collect a series' task results: a failed cell is recorded with its error, a target
+    whose baselines failed with that; a failed fetch or load fails the series."""
+    g = Gathered(key)
+    fetched, prepared = done(tasks.synced), done(tasks.prepared)
+    g.fetch, g.series = fetched.value, prepared.value
+    if fetched.error or prepared.error:
+        g.failed_stage = "fetch" if fetched.error else "prepare"
+        g.error = fetched.error or prepared.error
+        return g
+    g.targets = {t: _gather_target(run, key, t, tasks, globals_) for t in run.plan.targets}
+    if all(work.error for work in g.targets.values()):
+        g.failed_stage = "baselines"
+        g.error = "; ".join(work.error or "" for work in g.targets.values())
     return g
 
 
@@ -207,37 +240,56 @@ def choose_scope_of(run: Run, gathered: dict[SeriesKey, Gathered]) -> tuple[froz
     if run.config.model.scope != "both":
         return frozenset(), ""
     boards = {
-        key: evaluate(g.series, g.candidates, run.config).board
+        (key, target): evaluate(g.series, target, work.candidates, run.config, run.plan).board
         for key, g in gathered.items()
         if g.error is None and g.series is not None
+        for target, work in g.targets.items()
+        if work.error is None
     }
     exclude, reason = choose_scope(boards)
     run.log.info("scope: %s", reason)
     return exclude, reason
 
 
+def _evaluate_target(
+    run: Run, g: Gathered, target: str, work: TargetWork, exclude: frozenset[str]
+) -> TargetOutcome:
+    failed = {name: m for name, m in work.networks.items() if m.error}
+    if work.error is None and g.series is not None:
+        try:
+            return target_outcome(
+                g.series, target, work.candidates, work.networks, run.config, run.plan, exclude
+            )
+        except CandlecastError as exc:
+            work.error = f"{target}: {exc}"
+    return TargetOutcome(target=target, models=failed, error=work.error)
+
+
 def evaluate_series(
     run: Run, g: Gathered, exclude: frozenset[str], scope_reason: str
 ) -> SeriesOutcome:
-    """The series' leaderboard, champion and forecasts; its failed models and notes."""
-    outcome = SeriesOutcome(key=g.key, target=run.config.model.target)
-    error, stage = g.error, g.failed_stage
-    if error is None and g.series is not None:
-        try:
-            outcome = series_outcome(g.series, g.candidates, g.networks, run.config, exclude)
-        except CandlecastError as exc:
-            error, stage = str(exc), "evaluate"
-    outcome.models |= {name: m for name, m in g.networks.items() if m.error}
+    """Each target's leaderboard, champion and forecasts; failed models and notes."""
+    outcome = SeriesOutcome(key=g.key, failed_stage=g.failed_stage, error=g.error)
+    if g.series is not None and g.error is None:
+        outcome.origin, outcome.candles = g.series.origin, g.series.frame
+        outcome.quality["gaps"] = g.series.gaps.summary()
+        outcome.targets = {
+            target: _evaluate_target(run, g, target, work, exclude)
+            for target, work in g.targets.items()
+        }
+        if all(t.error for t in outcome.targets.values()):
+            outcome.failed_stage = "evaluate"
+            outcome.error = "; ".join(t.error or "" for t in outcome.targets.values())
     if g.fetch is not None:
         outcome.quality["fetch"] = g.fetch.summary()
     if scope_reason:
         outcome.quality["scope"] = scope_reason
-    outcome.error, outcome.failed_stage = error, stage
-    if error is not None:
-        run.log.error("%s failed: %s", g.key, error)
-        progress.emit(str(g.key), "failed", error)
+    if outcome.error is not None:
+        run.log.error("%s failed: %s", g.key, outcome.error)
+        progress.emit(str(g.key), "failed", outcome.error)
     else:
-        progress.emit(str(g.key), "done", f"champion {outcome.champion}")
+        champions = ", ".join(f"{t.target} {t.champion}" for t in outcome.targets.values())
+        progress.emit(str(g.key), "done", f"champions: {champions}")
     return outcome
 
 
@@ -268,32 +320,32 @@ def detect(
         if detection.error or detection.value is None:
             outcome.quality["anomalies"] = f"anomaly detection failed: {detection.error}"
             continue
-        outcome.flags, outcome.events = detection.value.flags, detection.value.events
-        new_events[outcome.id] = detection.value.new_events
+        found = detection.value
+        outcome.flags, outcome.events = found.flags, found.events
+        outcome.detector_failures = found.failures
+        new_events[outcome.id] = found.new_events
+        for name, why in found.failures.items():
+            run.log.warning("%s: detector %s could not run: %s", outcome.id, name, why)
     return new_events
 
 
-def settle_status(results: RunResults, series: int) -> None:
-    """`ok`, `partial` (some series failed) or `failed` (every one did)."""
-    failed = sum(1 for s in results.series if s.error)
-    results.status = "failed" if failed == series else "partial" if failed else "ok"
-    results.finished = pd.Timestamp.now(tz="UTC")
-
-
 def publish_all(run: Run) -> dict[str, str]:
-    """Every configured publisher, at once; a failure makes an `ok` run `partial`."""
-    futures = {
-        name: publish.submit(run.config, run.results, name) for name in run.plugins.publishers
-    }
+    """Every configured publisher, at once. A failure makes an `ok` run `partial`, in the
+    store too (the run was recorded before it published)."""
+    results = run.results
+    futures = {name: publish.submit(run.config, results, name) for name in run.plugins.publishers}
     notes = {}
     for name, future in futures.items():
         published = done(future)
         if published.error or published.value is None:
-            notes[name] = published.error or "no report"
-            run.log.error("publisher %s failed: %s", name, published.error)
-            if run.results.status == "ok":
-                run.results.status = "partial"
+            why = published.error or "no report"
+            notes[name] = f"failed: {why}"
+            results.publish_failures[name] = why
+            run.log.error("publisher %s failed: %s", name, why)
             continue
         report = published.value
         notes[name] = report.note or f"{sum(report.rows.values())} rows"
+    recorded = results.status
+    if results.settle_status() != recorded:
+        run.store.runs.set_status(results)
     return notes

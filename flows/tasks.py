@@ -77,11 +77,11 @@ def sync_candles(config: Config, key: SeriesKey) -> FetchReport:
 
 @task(name="prepare-series", **IO_RETRY, cache_policy=NO_CACHE)
 def load_series(config: Config, plan: SeriesPlan, key: SeriesKey) -> PreparedSeries:
-    """The plan's history window from the store, gaps filled, the target picked."""
+    """The plan's history window from the store, gaps filled."""
     from candlecast.core.pipeline.prepare import load_series as load
 
     store = open_store(config.storage.resolved_database_url)
-    return load(store.candles, key, plan, config.model.target)
+    return load(store.candles, key, plan)
 
 
 @task(name="decompose", cache_policy=NO_CACHE)
@@ -98,17 +98,21 @@ def train_network(
     config: Config,
     plan: SeriesPlan,
     prepared: PreparedSeries,
+    target: str,
     cell: CellConfig,
     now: pd.Timestamp,
     mode: str,
 ) -> tuple[Candidate, ModelOutcome]:
-    """Backtest one cell on one series (training or reusing its model), and forecast."""
+    """Backtest one cell on one target of a series (training or reusing its model), and
+    forecast."""
     size_tensorflow(config)
     store = open_store(config.storage.resolved_database_url)
+    stage = f"{target}/{cell.id}"
     with training_turn():
-        progress.emit(str(prepared.key), cell.id, "training / backtesting")
+        progress.emit(str(prepared.key), stage, "training / backtesting")
         candidate, outcome = network_candidate(
             prepared,
+            target,
             cell,
             get_host().get("cells"),
             config,
@@ -117,7 +121,7 @@ def train_network(
             now,
             mode,
         )
-    progress.emit(str(prepared.key), cell.id, outcome.note or "done")
+    progress.emit(str(prepared.key), stage, outcome.note or "done")
     return candidate, outcome
 
 
@@ -126,17 +130,22 @@ def train_global(
     config: Config,
     plan: SeriesPlan,
     prepared: dict[SeriesKey, PreparedSeries],
+    target: str,
     cell: CellConfig,
     now: pd.Timestamp,
     mode: str,
 ) -> dict[str, tuple[Candidate, ModelOutcome]]:
-    """One network for the cell on every series at once (model.scope global/both)."""
+    """One network for the cell and target on every series at once (model.scope
+    global/both)."""
     size_tensorflow(config)
     store = open_store(config.storage.resolved_database_url)
     with training_turn():
-        progress.emit("universe", f"{cell.id}@global", f"training on {len(prepared)} series")
+        progress.emit(
+            "universe", f"{target}/{cell.id}@global", f"training on {len(prepared)} series"
+        )
         return global_candidates(
             {str(key): item for key, item in prepared.items()},
+            target,
             cell,
             get_host().get("cells"),
             config,
@@ -149,10 +158,10 @@ def train_global(
 
 @task(name="baselines", cache_policy=NO_CACHE)
 def run_baselines(
-    config: Config, plan: SeriesPlan, prepared: PreparedSeries
+    config: Config, plan: SeriesPlan, prepared: PreparedSeries, target: str
 ) -> dict[str, Candidate]:
-    progress.emit(str(prepared.key), "baselines")
-    return baseline_candidates(prepared, config, plan.folds)
+    progress.emit(str(prepared.key), f"{target}/baselines")
+    return baseline_candidates(prepared, target, config, plan.folds)
 
 
 @task(name="detect-anomalies", cache_policy=NO_CACHE)

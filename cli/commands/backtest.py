@@ -1,6 +1,8 @@
-"""`candlecast backtest`: the walk-forward backtest alone, for every configured series. It
-trains fresh networks (nothing is registered or published), prints the leaderboard (the CSV and
-JSON also hold MAE, RMSE and interval widths) and writes it as JSON and CSV."""
+"""`candlecast backtest`: the walk-forward backtest alone, for every configured series and
+target. It trains fresh networks (nothing is registered or published), prints the leaderboards
+(coverage and interval scores (IS) of the bands a scheduled run would have published at each
+origin; the CSV and JSON also hold MAE, RMSE and interval widths) and writes them as JSON and
+CSV."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ COLUMNS = (
     ("sMAPE %", "smape", 3),
     ("direction", "directional_accuracy", 3),
     ("cov 80", "coverage_80", 3),
+    ("IS 80", "winkler_80", 4),
     ("cov 95", "coverage_95", 3),
+    ("IS 95", "winkler_95", 4),
     ("fit s", "fit_seconds", 2),
 )
 
@@ -55,15 +59,19 @@ def backtest(
     for key in plugins.source.series(cfg.source):
         with console.status(f"{key}: fetching"):
             plugins.source.sync(cfg.source, key, store.candles)
-        prepared = load_series(store.candles, key, plan, cfg.model.target)
-        with console.status(f"{key}: backtesting {len(cfg.model.cells)} cell(s) and baselines"):
-            candidates = backtest_candidates(prepared, plugins.cells, cfg, plan.folds)
-            evaluation = evaluate(prepared, candidates, cfg)
-        board = evaluation.board.reset_index()
-        board.insert(0, "series", str(key))
-        board["champion"] = board["model"] == evaluation.choice.model
-        boards.append(board)
-        _print(str(key), board, evaluation.choice.reason)
+        prepared = load_series(store.candles, key, plan)
+        for target in plan.targets:
+            with console.status(
+                f"{key} {target}: backtesting {len(cfg.model.cells)} cell(s) and baselines"
+            ):
+                candidates = backtest_candidates(prepared, target, plugins.cells, cfg, plan.folds)
+                evaluation = evaluate(prepared, target, candidates, cfg, plan)
+            board = evaluation.board.reset_index()
+            board.insert(0, "target", target)
+            board.insert(0, "series", str(key))
+            board["champion"] = board["model"] == evaluation.choice.model
+            boards.append(board)
+            _print(f"{key} {target}", board, evaluation.choice.reason)
     if not boards:
         raise CandlecastError("no series configured (source.symbols is empty)")
     folder = out or cfg.storage.data_home / "backtests" / pd.Timestamp.now(tz="UTC").strftime(

@@ -33,6 +33,7 @@ from candlecast.core.report import (
     write_index,
 )
 from candlecast.core.report.files import linked
+from candlecast.core.report.summary import price
 from candlecast.core.report.timefmt import show
 from candlecast.core.results import RunResults
 from candlecast.core.storage.store import Store
@@ -126,11 +127,11 @@ def _print_runs(entries: list[IndexEntry], where: str) -> None:
         console.print(f"no runs recorded in {where} yet (candlecast run)")
         return
     table = Table(title=f"candlecast runs in {where}, newest first")
-    for column in ("run", "started (UTC)", "status", "series: champion", "report"):
+    for column in ("run", "started (UTC)", "status", "series: champions", "report"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         series = "\n".join(
-            f"{s.series}: {'[red]failed[/]' if s.error else s.champion or '–'}"
+            f"{s.series}: {'[red]failed[/]' if s.error else s.champion or '–'}"  # per target
             for s in entry.series
         )
         style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(entry.status, "")
@@ -142,14 +143,6 @@ def _print_runs(entries: list[IndexEntry], where: str) -> None:
             "✓" if entry.report else "–",
         )
     console.print(table)
-
-
-def _number(value: object) -> str:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "–"
-    return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.6g}"
 
 
 def _when(value: object) -> str:
@@ -167,20 +160,28 @@ def _print_run(results: RunResults) -> None:
         if outcome.error:
             console.print(f"[red]failed:[/] {outcome.error}")
             continue
-        console.print(f"champion [bold]{outcome.champion}[/]: {outcome.champion_reason}")
-        model = outcome.models.get(outcome.champion) if outcome.champion else None
-        forecast = model.forecast if model is not None else None
-        if forecast is not None and not forecast.empty:
-            table = Table(title=f"next {len(forecast)} candle(s) from {show(outcome.origin)}")
+        for target in outcome.targets.values():
+            if target.error:
+                console.print(f"{target.target}: [red]failed:[/] {target.error}")
+                continue
+            console.print(
+                f"{target.target}: champion [bold]{target.champion}[/]: {target.champion_reason}"
+            )
+            forecast = target.champion_forecast()
+            if forecast is None or forecast.empty:
+                continue
+            table = Table(
+                title=f"{target.target}: next {len(forecast)} candle(s) from {show(outcome.origin)}"
+            )
             for column in ("step", "time (UTC)", "forecast", "80% interval", "95% interval"):
                 table.add_column(column, justify="left" if column == "time (UTC)" else "right")
             for row in forecast.to_dict("records"):
                 table.add_row(
                     str(row["step"]),
                     _when(row["target_time"]),
-                    _number(row["value"]),
-                    f"{_number(row.get('lower_80'))}–{_number(row.get('upper_80'))}",
-                    f"{_number(row.get('lower_95'))}–{_number(row.get('upper_95'))}",
+                    price(row["value"]),
+                    f"{price(row.get('lower_80'))}–{price(row.get('upper_80'))}",
+                    f"{price(row.get('lower_95'))}–{price(row.get('upper_95'))}",
                 )
             console.print(table)
         kinds: dict[str, int] = {}

@@ -11,6 +11,8 @@ from candlecast.cli.app import console, quiet_prefect_console, quiet_runtime
 from candlecast.cli.options import SeriesOptions, series_options
 from candlecast.core.errors import CandlecastError
 
+EXIT_PARTIAL = 1  # the run did part of its work: the list under the table says what failed
+
 
 @series_options
 def run(
@@ -38,19 +40,28 @@ def run(
     quiet_prefect_console()
     summary = run_with_progress(cfg, mode)
     print_summary(summary)
-    if summary["status"] != "ok":
-        raise typer.Exit(1)
+    if summary["status"] != "ok":  # a run in which every series failed raised: exit 2
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"run {summary['run_id']} — {summary['status']}")
-    table.add_column("series")
-    table.add_column("champion")
-    table.add_column("why / error")
+    for column in ("series", "target", "champion", "why / error"):
+        table.add_column(column)
     for series, info in summary["series"].items():
-        table.add_row(series, info["champion"] or "–", info["error"] or info["reason"] or "")
+        if info["error"] or not info["targets"]:
+            table.add_row(series, "–", "–", f"[red]{info['error']}[/]")
+            continue
+        for target, forecast in info["targets"].items():
+            why = forecast["error"] or forecast["reason"] or ""
+            table.add_row(series, target, forecast["champion"] or "–", why)
     console.print(table)
     for name, note in summary["published"].items():
         console.print(f"published [bold]{name}[/]: {note}")
     if summary.get("report"):
         console.print(f"report: {summary['report']}")
+    problems = summary.get("problems") or []
+    if problems:
+        console.print(f"[yellow]{len(problems)} thing(s) failed in this run:[/]")
+        for problem in problems:
+            console.print(f"  - {problem}", highlight=False, soft_wrap=True)

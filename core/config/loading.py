@@ -40,6 +40,11 @@ class Config(Section):
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
+    def for_target(self, target: str) -> Config:
+        """This configuration as the networks of one target see it: `model` narrowed to
+        `target` (`ModelConfig.for_target`), everything else shared."""
+        return self.model_copy(update={"model": self.model.for_target(target)})
+
     @model_validator(mode="after")
     def _cross(self) -> Config:
         if self.source.name == "csv" and self.source.path is None:

@@ -9,13 +9,9 @@ from candlecast.core.evaluation.baselines import (
     ThetaForecaster,
     traded_values,
 )
-from candlecast.core.evaluation.champion import (
-    ChampionRule,
-    Choice,
-    choose_champion,
-    leaderboard,
-)
+from candlecast.core.evaluation.champion import ChampionRule, Choice, choose_champion
 from candlecast.core.evaluation.folds import Fold, FoldSpec, walk_forward
+from candlecast.core.evaluation.garch import GarchForecaster
 from candlecast.core.evaluation.intervals import (
     DEFAULT_LEVELS,
     Bands,
@@ -23,16 +19,17 @@ from candlecast.core.evaluation.intervals import (
     apply,
     calibrate,
     calibrate_scores,
-    cross_conformal_bands,
     min_residuals,
     nonconformity,
     realised_coverage,
-    rolling_bands,
+    sequential_bands,
 )
+from candlecast.core.evaluation.leaderboard import leaderboard
 from candlecast.core.evaluation.metrics import (
     Score,
     coverage,
     directional_accuracy,
+    interval_score,
     mae,
     mase,
     mean_width,
@@ -51,6 +48,7 @@ __all__ = [
     "ETSForecaster",
     "Fold",
     "FoldSpec",
+    "GarchForecaster",
     "IntervalCalibration",
     "NaiveForecaster",
     "Score",
@@ -63,8 +61,8 @@ __all__ = [
     "calibrate_scores",
     "choose_champion",
     "coverage",
-    "cross_conformal_bands",
     "directional_accuracy",
+    "interval_score",
     "leaderboard",
     "mae",
     "mase",
@@ -74,7 +72,7 @@ __all__ = [
     "nonconformity",
     "realised_coverage",
     "rmse",
-    "rolling_bands",
+    "sequential_bands",
     "smape",
     "traded_values",
     "walk_forward",

@@ -19,7 +19,7 @@ import pandas as pd
 
 from candlecast.core.errors import ConfigError, DataError, ModelError
 from candlecast.core.evaluation.folds import Fold, FoldSpec, walk_forward
-from candlecast.core.evaluation.forecaster import Forecaster, ForecasterFactory
+from candlecast.core.evaluation.forecaster import Bands, Forecaster, ForecasterFactory, own_bands
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class BacktestResult:
     mask: np.ndarray  # [n_origins, horizon] True where the actual counts (traded, finite)
     fit_seconds: np.ndarray  # [folds] 0 for folds that reused the first fit
     predict_seconds: np.ndarray  # [folds]
+    bands: Bands | None = None  # the model's own bands (`predict_bands_at`), forecast-shaped
 
     @property
     def residuals(self) -> np.ndarray:
@@ -98,6 +99,19 @@ def _predict(
     return forecast.astype("float64"), seconds
 
 
+def _fold_bands(
+    model: Forecaster,
+    frame: pd.DataFrame,
+    y: pd.Series,
+    start: int,
+    fold: Fold,
+    levels: tuple[float, ...],
+) -> Bands | None:
+    visible = slice(start, fold.last_origin + 1)
+    origins = [o - start for o in fold.origins]
+    return own_bands(model, frame.iloc[visible], y.iloc[visible], origins, levels)
+
+
 def backtest(
     factory: ForecasterFactory,
     frame: pd.DataFrame,
@@ -105,16 +119,19 @@ def backtest(
     spec: FoldSpec,
     *,
     name: str | None = None,
+    levels: tuple[float, ...] = (0.8, 0.95),
 ) -> BacktestResult:
     """Backtest the model `factory` builds on the folds of `spec`.
 
     `spec.refit`: a fresh model is built and fitted in every fold; otherwise one model is fitted
     in the first fold (on everything before the first origin) and forecasts all origins. `name`
-    overrides the model's own name in the result.
+    overrides the model's own name in the result. A model with bands of its own
+    (`predict_bands_at`) gives them at `levels` too.
     """
     _check_inputs(frame, y)
     folds = walk_forward(len(y), spec)
     forecasts: list[np.ndarray] = []
+    fold_bands: list[Bands | None] = []
     fit_seconds = np.zeros(len(folds))
     predict_seconds = np.zeros(len(folds))
     model: Forecaster | None = None
@@ -135,6 +152,7 @@ def backtest(
             model, frame, y, fit_start, fold, spec.horizon
         )
         forecasts.append(forecast)
+        fold_bands.append(_fold_bands(model, frame, y, fit_start, fold, levels))
     origins = np.asarray([o for fold in folds for o in fold.origins], dtype="int64")
     positions = _positions(origins, spec.horizon)
     values = y.to_numpy(dtype="float64")
@@ -157,7 +175,21 @@ def backtest(
         mask=traded,
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
+        bands=_stacked(fold_bands),
     )
+
+
+def _stacked(fold_bands: list[Bands | None]) -> Bands | None:
+    if not fold_bands or any(b is None for b in fold_bands):
+        return None
+    levels = fold_bands[0].keys()  # type: ignore[union-attr]
+    return {
+        level: (
+            np.vstack([b[level][0] for b in fold_bands]),  # type: ignore[index]
+            np.vstack([b[level][1] for b in fold_bands]),  # type: ignore[index]
+        )
+        for level in levels
+    }
 
 
 def backtest_many(

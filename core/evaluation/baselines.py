@@ -145,7 +145,7 @@ class DriftForecaster:
         return values[at][:, None] + slope[:, None] * k[None, :]  # [origins, horizon]
 
 
-class _FittedOnce:
+class FittedOnce:
     """What the statistical models share: where the fit started, and finding it again."""
 
     name: str
@@ -185,7 +185,7 @@ class _FittedOnce:
         return int(found)
 
 
-class ETSForecaster(_FittedOnce):
+class ETSForecaster(FittedOnce):
     """Additive exponential smoothing (ETS) in state-space form, fitted once by MLE.
 
     `trend` and `damped` choose A / Ad trend, `seasonal_period` an additive seasonal component.
@@ -292,7 +292,7 @@ class ETSForecaster(_FittedOnce):
         return predicted @ steps.T + result.obs_intercept[0, 0]  # [origins, horizon]
 
 
-class ThetaForecaster(_FittedOnce):
+class ThetaForecaster(FittedOnce):
     """The Theta method (Assimakopoulos & Nikolopoulos), as statsmodels' `ThetaModel` fits it.
 
     Fit: classical decomposition with `period` (kept only where statsmodels' seasonality test

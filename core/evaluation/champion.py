@@ -1,42 +1,27 @@
-"""The leaderboard of a backtest, and the rule that picks the forecast to publish.
+"""The rule that picks the forecast to publish from a leaderboard (`leaderboard.py`).
 
 The rule: the best model by a metric (MASE by default) is published, with two guards.
   - Ties: models within a relative `tolerance` of the best count as tied, and the simplest family
-    among them wins (baseline < statistical < network) when `prefer_simpler` is set.
-  - Networks must earn it: a network is published only if it beats the best non-network model
-    (baselines and statistical models) by more than the tolerance. Otherwise that model is
-    published and the reason says so, naming the best network and its score.
+    among them wins (baseline < statistical < network < combination) when `prefer_simpler` is
+    set.
+  - Learned models must earn it: a network, or a combination, is published only if it beats the
+    best baseline or statistical model by more than the tolerance. Otherwise that model is
+    published and the reason says so, naming the best learned model and its score.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from candlecast.core.errors import ConfigError, DataError
-from candlecast.core.evaluation.backtest import BacktestResult
-from candlecast.core.evaluation.intervals import (
-    DEFAULT_LEVELS,
-    Bands,
-    IntervalCalibration,
-    apply,
-    cross_conformal_bands,
-    min_residuals,
-)
-from candlecast.core.evaluation.metrics import (
-    coverage,
-    directional_accuracy,
-    mae,
-    mase,
-    mean_width,
-    rmse,
-    smape,
-)
 
-FAMILY_RANK: dict[str, int] = {"baseline": 0, "statistical": 1, "network": 2}
+FAMILY_RANK: dict[str, int] = {"baseline": 0, "statistical": 1, "network": 2, "combination": 3}
+LEARNED = ("network", "combination")
+"""Families that must earn their place: published only when they beat every simpler model."""
 METRICS: tuple[str, ...] = ("mase", "mae", "mae_rel", "rmse", "smape")  # lower is better
 LABELS: dict[str, str] = {
     "mase": "MASE",
@@ -45,106 +30,6 @@ LABELS: dict[str, str] = {
     "rmse": "RMSE",
     "smape": "sMAPE",
 }
-
-
-def _level_tag(level: float) -> str:
-    """Column suffix of a level: 0.8 -> "80", 0.975 -> "97.5"."""
-    return f"{level * 100:g}"
-
-
-def _same_folds(results: Mapping[str, BacktestResult]) -> None:
-    first_name, first = next(iter(results.items()))
-    for name, result in results.items():
-        if not np.array_equal(result.origins, first.origins) or result.horizon != first.horizon:
-            raise DataError(
-                f"{name} and {first_name} were not backtested on the same folds (origins or "
-                f"horizon differ); run them through one backtest_many call"
-            )
-
-
-def _bands_for(
-    result: BacktestResult,
-    levels: tuple[float, ...],
-    calibration: IntervalCalibration | None,
-    interval_mode: str,
-) -> Bands | None:
-    if calibration is not None:
-        bands = apply(calibration, result.forecasts)
-        missing = [level for level in levels if level not in bands]
-        if missing:
-            raise ConfigError(
-                f"the calibration of {result.name} has levels "
-                f"{', '.join(f'{x:g}' for x in calibration.levels)}; the leaderboard asks for "
-                f"{', '.join(f'{x:g}' for x in missing)} too"
-            )
-        return bands
-    smallest = int(result.mask.sum(axis=0).min()) if result.mask.size else 0
-    if smallest - 1 < max(min_residuals(level) for level in levels):
-        return None
-    return cross_conformal_bands(result, levels, interval_mode)
-
-
-def leaderboard(
-    results: Mapping[str, BacktestResult],
-    scale: float,
-    *,
-    levels: Sequence[float] = DEFAULT_LEVELS,
-    calibrations: Mapping[str, IntervalCalibration] | None = None,
-    given_bands: Mapping[str, Bands] | None = None,
-    interval_mode: str = "absolute",
-    reference: str = "naive",
-) -> pd.DataFrame:
-    """One row per model, best MASE first.
-
-    Columns: family, mae, mae_rel (MAE / the `reference` model's MAE; NaN without it), rmse,
-    smape (%), mase (MAE / `scale`, the training part's mean absolute one-step naive error),
-    directional_accuracy (0..1), coverage_80 / width_80 / coverage_95 / width_95 (one pair per
-    level), fit_seconds, predict_seconds, n (counted cells).
-
-    Interval columns: a model with bands in `given_bands` (forecast-shaped, per level, e.g. from
-    `rolling_bands`) is measured with them; else a model with a calibration in `calibrations`
-    (fitted on other data, such as a validation backtest) is measured with it; any other model
-    gets leave-one-origin-out
-    conformal intervals (`cross_conformal_bands`) in `interval_mode`, or NaN when it has too few
-    origins for them.
-    """
-    if not results:
-        raise DataError("leaderboard needs at least one backtest result, got none")
-    _same_folds(results)
-    checked = tuple(sorted(float(level) for level in levels))
-    rows = []
-    for name, result in results.items():
-        f, a, m = result.forecasts, result.actuals, result.mask
-        row: dict[str, object] = {
-            "model": name,
-            "family": result.family,
-            "mae": mae(f, a, m).overall,
-            "mae_rel": np.nan,
-            "rmse": rmse(f, a, m).overall,
-            "smape": smape(f, a, m).overall,
-            "mase": mase(f, a, scale, m).overall,
-            "directional_accuracy": directional_accuracy(f, a, result.origin_values, m).overall,
-        }
-        calibration = (calibrations or {}).get(name)
-        model_bands = (given_bands or {}).get(name)
-        if model_bands is None and checked:
-            model_bands = _bands_for(result, checked, calibration, interval_mode)
-        for level in checked:
-            tag = _level_tag(level)
-            if model_bands is None:
-                row[f"coverage_{tag}"] = row[f"width_{tag}"] = np.nan
-            else:
-                lower, upper = model_bands[level]
-                row[f"coverage_{tag}"] = coverage(lower, upper, a, m).overall
-                row[f"width_{tag}"] = mean_width(lower, upper, m).overall
-        row["fit_seconds"] = float(result.fit_seconds.sum())
-        row["predict_seconds"] = float(result.predict_seconds.sum())
-        row["n"] = int(m.sum())
-        rows.append(row)
-    board = pd.DataFrame(rows).set_index("model")
-    if reference in board.index and board.at[reference, "mae"] > 0:
-        board["mae_rel"] = board["mae"] / board.at[reference, "mae"]
-    return board.sort_values(["mase", "mae"], kind="stable")
 
 
 @dataclass(frozen=True)
@@ -231,17 +116,18 @@ def choose_champion(board: pd.DataFrame, rule: ChampionRule | None = None) -> Ch
         raise DataError(f"no model has a finite {rule.metric} on the backtest; nothing to publish")
     score = {str(name): float(value) for name, value in scored[rule.metric].items()}
     label = LABELS[rule.metric]
-    networks = scored[scored["family"] == "network"]
-    others = scored[scored["family"] != "network"]
+    networks = scored[scored["family"].isin(LEARNED)]
+    others = scored[~scored["family"].isin(LEARNED)]
     by_more = f" by more than {rule.tolerance:.0%}" if rule.tolerance else ""
 
     def choice(name: str, reason: str) -> Choice:
         return Choice(name, str(scored.at[name, "family"]), rule.metric, score[name], reason)
 
+    kind = "network or combination" if (networks["family"] == "combination").any() else "network"
     if others.empty:
         name = _pick(networks, rule)
         return choice(
-            name, f"{name} ({label} {score[name]:.2f}) is the best network; no baseline was scored"
+            name, f"{name} ({label} {score[name]:.2f}) is the best {kind}; no baseline was scored"
         )
     best_other = str(others[rule.metric].idxmin())
     published = _pick(others, rule)
@@ -261,14 +147,22 @@ def choose_champion(board: pd.DataFrame, rule: ChampionRule | None = None) -> Ch
         else:
             reason = f"publishing {published}{simpler}"
         return choice(published, f"{reason}; no network was scored")
-    if score[best_net] * (1 + rule.tolerance) < score[best_other]:
+    beating = networks[networks[rule.metric] * (1 + rule.tolerance) < score[best_other]]
+    if not beating.empty:
+        # among the learned models that beat every simpler one, ties go to the simpler
+        winner = _pick(beating, rule)
+        tie = (
+            ""
+            if winner == best_net
+            else f"; within {rule.tolerance:.0%} of {best_net}, and simpler"
+        )
         return choice(
-            best_net,
-            f"{best_net} ({label} {score[best_net]:.{d}f}) beats {best_other} "
-            f"({label} {score[best_other]:.{d}f}){by_more}",
+            winner,
+            f"{winner} ({label} {score[winner]:.{d}f}) beats {best_other} "
+            f"({label} {score[best_other]:.{d}f}){by_more}{tie}",
         )
     reason = (
-        f"no network beat {best_other}{by_more} (best network {best_net} {label} "
+        f"no {kind} beat {best_other}{by_more} (best {kind} {best_net} {label} "
         f"{score[best_net]:.{d}f} vs {best_other} {score[best_other]:.{d}f}): "
         f"publishing {published}"
     )

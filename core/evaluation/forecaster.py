@@ -40,3 +40,30 @@ class Forecaster(Protocol):
 
 
 ForecasterFactory = Callable[[], Forecaster]
+
+Bands = dict[float, tuple[np.ndarray, np.ndarray]]
+"""Interval bands: level -> (lower, upper), each shaped like the forecasts they surround."""
+
+
+def own_bands(
+    model: Forecaster,
+    frame: pd.DataFrame,
+    y: pd.Series,
+    origins: Sequence[int],
+    levels: Sequence[float],
+) -> Bands | None:
+    """The model's own interval bands, if it has any (an optional method of the contract):
+
+        predict_bands_at(frame, y, origins, levels) -> {level: (lower, upper)}
+
+    each `[len(origins), horizon]` like `predict_at`, under the same no-look-ahead rule. A
+    model without it (most) gets conformal bands calibrated on its backtest residuals instead.
+    """
+    method = getattr(model, "predict_bands_at", None)
+    if method is None:
+        return None
+    bands = method(frame, y, origins, tuple(levels))
+    return {
+        float(level): (np.asarray(low, dtype="float64"), np.asarray(high, dtype="float64"))
+        for level, (low, high) in bands.items()
+    }

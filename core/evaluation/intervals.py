@@ -11,6 +11,15 @@ Modes:
   absolute   residual = actual - forecast;             interval = forecast + [lower, upper]
   relative   residual = log(actual / forecast);        interval = forecast * exp([lower, upper])
              (positive series only, such as prices: the width scales with the price level)
+
+Normalised (volatility-scaled) calibration divides each origin's residuals by the volatility
+known at that origin (`core.evaluation.volatility`) before taking the quantiles, and `apply`
+multiplies the offsets by the volatility at the new origin: the bands follow volatility, and
+the guarantee holds for the scaled scores.
+
+`sequential_bands` gives each backtest origin the band a scheduled run would have published
+there: calibrated only on origins whose whole horizon had passed by then. Its coverage can be
+wrong, unlike a band calibrated on the very residuals it is scored on.
 """
 
 from __future__ import annotations
@@ -25,12 +34,12 @@ import pandas as pd
 
 from candlecast.core.errors import ConfigError, DataError
 from candlecast.core.evaluation.backtest import BacktestResult
+from candlecast.core.evaluation.forecaster import Bands
 from candlecast.core.evaluation.metrics import coverage, mean_width
 
 Mode = Literal["absolute", "relative"]
 MODES: tuple[str, ...] = ("absolute", "relative")
 DEFAULT_LEVELS: tuple[float, ...] = (0.8, 0.95)
-Bands = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), forecast-shaped
 
 _EPS = 1e-9  # float slack for the order-statistic ranks ((n + 1) alpha / 2 may be 0.99999...)
 
@@ -96,6 +105,7 @@ class IntervalCalibration:
     lower: np.ndarray  # [levels, horizon]
     upper: np.ndarray  # [levels, horizon]
     count: np.ndarray  # [horizon] residuals each step was calibrated on
+    normalised: bool = False  # offsets are in units of the origin's volatility
 
     @property
     def horizon(self) -> int:
@@ -119,6 +129,7 @@ class IntervalCalibration:
             "lower": self.lower.tolist(),
             "upper": self.upper.tolist(),
             "count": self.count.tolist(),
+            "normalised": self.normalised,
         }
 
     @classmethod
@@ -129,13 +140,19 @@ class IntervalCalibration:
             lower=np.asarray(data["lower"], dtype="float64"),
             upper=np.asarray(data["upper"], dtype="float64"),
             count=np.asarray(data["count"], dtype="int64"),
+            normalised=bool(data.get("normalised", False)),
         )
 
 
 def calibrate_scores(
-    scores: np.ndarray, levels: Sequence[float] = DEFAULT_LEVELS, mode: str = "absolute"
+    scores: np.ndarray,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    mode: str = "absolute",
+    *,
+    normalised: bool = False,
 ) -> IntervalCalibration:
-    """Calibrate from residuals `[n_origins, horizon]` (NaN = not counted), see `nonconformity`."""
+    """Calibrate from residuals `[n_origins, horizon]` (NaN = not counted), see `nonconformity`;
+    `normalised`: the residuals were divided by their origin's volatility."""
     checked = _check_levels(levels)
     mode = _check_mode(mode)
     residuals = np.asarray(scores, dtype="float64")
@@ -158,19 +175,43 @@ def calibrate_scores(
             low, high = _ranks(n, level)
             lower[i, step] = ordered[low - 1]
             upper[i, step] = ordered[high - 1]
-    return IntervalCalibration(checked, mode, lower, upper, count)
+    return IntervalCalibration(checked, mode, lower, upper, count, normalised)
+
+
+def _scaled(scores: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """Residuals `[n, horizon]` divided by each origin's volatility `[n]` (NaN where unknown)."""
+    if scale is None:
+        return scores
+    scale = np.asarray(scale, dtype="float64")
+    if scale.shape != (scores.shape[0],):
+        raise DataError(
+            f"the volatility must give one value per origin ({scores.shape[0]}), got shape "
+            f"{scale.shape}"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return scores / np.where(scale > 0, scale, np.nan)[:, None]
 
 
 def calibrate(
-    result: BacktestResult, levels: Sequence[float] = DEFAULT_LEVELS, mode: str = "absolute"
+    result: BacktestResult,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    mode: str = "absolute",
+    scale: np.ndarray | None = None,
 ) -> IntervalCalibration:
-    """Calibrate intervals on a backtest's residuals (masked actuals left out)."""
+    """Calibrate intervals on a backtest's residuals (masked actuals left out); with `scale`
+    (the volatility at each origin, `[n_origins]`), on the volatility-normalised residuals."""
     scores = nonconformity(result.forecasts, result.actuals, mode, result.mask)
-    return calibrate_scores(scores, levels, mode)
+    return calibrate_scores(_scaled(scores, scale), levels, mode, normalised=scale is not None)
 
 
-def apply(calibration: IntervalCalibration, point_forecast: np.ndarray) -> Bands:
-    """Intervals around point forecasts `[..., horizon]`: `{level: (lower, upper)}`."""
+def apply(
+    calibration: IntervalCalibration,
+    point_forecast: np.ndarray,
+    scale: float | np.ndarray | None = None,
+) -> Bands:
+    """Intervals around point forecasts `[..., horizon]`: `{level: (lower, upper)}`. A
+    normalised calibration needs `scale`: the volatility at the forecasts' origin (a number, or
+    one per leading row of `point_forecast`)."""
     forecast = np.asarray(point_forecast, dtype="float64")
     if forecast.ndim == 0 or forecast.shape[-1] != calibration.horizon:
         raise DataError(
@@ -181,62 +222,22 @@ def apply(calibration: IntervalCalibration, point_forecast: np.ndarray) -> Bands
         raise DataError(
             "relative intervals need positive point forecasts; some are zero or negative"
         )
+    factor: float | np.ndarray = 1.0
+    if calibration.normalised:
+        if scale is None:
+            raise DataError(
+                "this calibration is volatility-normalised: give the volatility at the origin"
+            )
+        factor = np.asarray(scale, dtype="float64")
+        if factor.ndim:
+            factor = factor.reshape(factor.shape + (1,) * (forecast.ndim - factor.ndim))
     bands: Bands = {}
     for i, level in enumerate(calibration.levels):
-        low, high = calibration.lower[i], calibration.upper[i]
+        low, high = calibration.lower[i] * factor, calibration.upper[i] * factor
         if calibration.mode == "absolute":
             bands[level] = (forecast + low, forecast + high)
         else:
             bands[level] = (forecast * np.exp(low), forecast * np.exp(high))
-    return bands
-
-
-def _kth_of_others(ordered: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
-    """Per row: the k-th smallest (1-based) of the sorted values once the row's own is left out.
-
-    `ordered` holds all n values sorted, `rank[i]` row i's 0-based place in it.
-    """
-    return np.where(k - 1 < rank, ordered[k - 1], ordered[min(k, len(ordered) - 1)])
-
-
-def cross_conformal_bands(
-    result: BacktestResult, levels: Sequence[float] = DEFAULT_LEVELS, mode: str = "absolute"
-) -> Bands:
-    """Leave-one-origin-out intervals for a backtest's own forecasts.
-
-    Row i's interval is calibrated on every other origin's residuals, so its coverage of row i's
-    actuals is an out-of-sample estimate of what `calibrate(result)` will cover on new data.
-    Cells whose actual does not count are NaN.
-    """
-    checked = _check_levels(levels)
-    scores = nonconformity(result.forecasts, result.actuals, mode, result.mask)
-    forecast = result.forecasts
-    n_origins, horizon = scores.shape
-    bands: Bands = {}
-    for level in checked:
-        low_offset = np.full((n_origins, horizon), np.nan)
-        high_offset = np.full((n_origins, horizon), np.nan)
-        for step in range(horizon):
-            rows = np.flatnonzero(np.isfinite(scores[:, step]))
-            n = len(rows)
-            if n - 1 < min_residuals(level):
-                raise DataError(
-                    f"cross-conformal {level:.0%} intervals need at least "
-                    f"{min_residuals(level) + 1} counted origins per step; step {step + 1} "
-                    f"has {n}"
-                )
-            values = scores[rows, step]
-            order = np.argsort(values, kind="stable")
-            ordered = values[order]
-            rank = np.empty(n, dtype="int64")
-            rank[order] = np.arange(n)
-            low, high = _ranks(n - 1, level)  # among the n - 1 others
-            low_offset[rows, step] = _kth_of_others(ordered, rank, low)
-            high_offset[rows, step] = _kth_of_others(ordered, rank, high)
-        if mode == "absolute":
-            bands[level] = (forecast + low_offset, forecast + high_offset)
-        else:
-            bands[level] = (forecast * np.exp(low_offset), forecast * np.exp(high_offset))
     return bands
 
 
@@ -281,34 +282,50 @@ def realised_coverage(
     return pd.DataFrame(rows).set_index("level")
 
 
-def rolling_bands(
-    history: BacktestResult,
+def sequential_bands(
     result: BacktestResult,
     levels: Sequence[float] = DEFAULT_LEVELS,
     mode: str = "absolute",
-    window: int = 65,
+    *,
+    scale: np.ndarray | None = None,
+    window: int | None = None,
+    history: BacktestResult | None = None,
+    history_scale: np.ndarray | None = None,
 ) -> Bands:
     """Intervals for `result`'s forecasts as a scheduled job publishes them: at each origin,
-    calibrated on the `window` most recent origins whose actuals were complete by then.
+    calibrated only on origins whose actuals were complete by then (the `window` newest of
+    them; all when None), never on its own residuals. NaN where too few were complete.
 
-    The candidates are `history`'s origins (an earlier backtest, e.g. on the training part)
-    followed by `result`'s own earlier origins once their whole horizon has passed. This is
-    what re-running the backtest at every scheduled run does in production; no residual of an
-    origin is used before its actuals exist.
+    `history` (an earlier backtest, e.g. on a validation part) adds its origins before
+    `result`'s own. `scale` / `history_scale`: the volatility at each origin, for
+    volatility-normalised bands (both or neither).
     """
     checked = _check_levels(levels)
-    past = nonconformity(history.forecasts, history.actuals, mode, history.mask)
-    own = nonconformity(result.forecasts, result.actuals, mode, result.mask)
-    scores = np.vstack([past, own])  # [n_history + n_result, horizon]
-    completes = np.concatenate([history.origins, result.origins]) + result.horizon
+    normalised = scale is not None
+    if normalised and history is not None and history_scale is None:
+        raise DataError("normalised sequential bands need the history's volatility too")
+    own = _scaled(nonconformity(result.forecasts, result.actuals, mode, result.mask), scale)
+    parts, completes = [own], [result.origins + result.horizon]
+    if history is not None:
+        past = nonconformity(history.forecasts, history.actuals, mode, history.mask)
+        parts.insert(0, _scaled(past, history_scale if normalised else None))
+        completes.insert(0, history.origins + history.horizon)
+    scores, done = np.vstack(parts), np.concatenate(completes)
     forecast = result.forecasts
     lows = {level: np.full(forecast.shape, np.nan) for level in checked}
     highs = {level: np.full(forecast.shape, np.nan) for level in checked}
     for i, origin in enumerate(result.origins):
-        known = np.flatnonzero(completes <= origin)[-window:]
-        if len(known) == 0:
+        known = np.flatnonzero(done <= origin)
+        if window is not None:
+            known = known[-window:]
+        here = None if scale is None else float(scale[i])
+        ready = tuple(level for level in checked if len(known) >= min_residuals(level))
+        if not ready or (here is not None and not np.isfinite(here)):
             continue
-        calibration = calibrate_scores(scores[known], checked, mode)
-        for level, (low, high) in apply(calibration, forecast[i : i + 1]).items():
+        try:
+            calibration = calibrate_scores(scores[known], ready, mode, normalised=normalised)
+        except DataError:  # too few counted residuals at some step (synthetic candles)
+            continue
+        for level, (low, high) in apply(calibration, forecast[i : i + 1], here).items():
             lows[level][i], highs[level][i] = low[0], high[0]
     return {level: (lows[level], highs[level]) for level in checked}

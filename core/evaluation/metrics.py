@@ -168,3 +168,21 @@ def mean_width(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray | None = N
     """Mean interval width `upper - lower`."""
     a, counted = _cells(mask, lower=lower, upper=upper)
     return _mean(a["upper"] - a["lower"], counted)
+
+
+def interval_score(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    actual: np.ndarray,
+    level: float,
+    mask: np.ndarray | None = None,
+) -> Score:
+    """The interval (Winkler) score of `level` bands: their width, plus `2 / alpha` times how
+    far the actual fell outside (alpha = 1 - level). Lower is better: it rewards narrow bands
+    and punishes misses, so a band cannot win by being wide or by being narrow alone."""
+    if not 0.0 < level < 1.0:
+        raise DataError(f"interval level {level} must be between 0 and 1 (e.g. 0.8)")
+    a, counted = _cells(mask, lower=lower, upper=upper, actual=actual)
+    low, high, y = a["lower"], a["upper"], a["actual"]
+    penalty = (2.0 / (1.0 - level)) * (np.maximum(low - y, 0.0) + np.maximum(y - high, 0.0))
+    return _mean(high - low + penalty, counted)

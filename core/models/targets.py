@@ -22,6 +22,8 @@ import pandas as pd
 from candlecast.core.errors import ConfigError, DataError
 
 _FIELDS = ("close", "open", "high", "low", "volume", "range")
+PRICES = ("close", "open", "high", "low")
+"""Targets that are prices: positive, forecast in log returns, bands relative to the level."""
 
 
 def target_series(frame: pd.DataFrame, field: str) -> pd.Series:

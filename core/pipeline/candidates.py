@@ -1,5 +1,5 @@
-"""Candidates for a series: baselines, statistical models and networks, each backtested on the
-same folds and then asked for the forecast from the newest candle.
+"""Candidates for one target of a series: baselines, statistical models and networks, each
+backtested on the same folds and then asked for the forecast from the newest candle.
 
 Networks go through the registry (`core.modelling`): a run may reuse a registered model (no
 training) or train and register a new one, and `on_drift` retrains when the reused model's
@@ -9,7 +9,7 @@ backtest error has drifted from its error at training time.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,10 +26,13 @@ from candlecast.core.evaluation.baselines import (
     ThetaForecaster,
 )
 from candlecast.core.evaluation.folds import FoldSpec, walk_forward
-from candlecast.core.evaluation.forecaster import Forecaster, ForecasterFactory
+from candlecast.core.evaluation.forecaster import Bands, Forecaster, ForecasterFactory, own_bands
+from candlecast.core.evaluation.garch import GarchForecaster
+from candlecast.core.evaluation.intervals import DEFAULT_LEVELS
 from candlecast.core.evaluation.metrics import mae
 from candlecast.core.market.timeframes import seasonal_periods
 from candlecast.core.models.cell import Cell
+from candlecast.core.models.targets import PRICES
 from candlecast.core.pipeline.networks import RegisteredNetwork, obtain_global, obtain_network
 from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.pipeline.retraining import drift_decision
@@ -37,7 +40,12 @@ from candlecast.core.results import ModelOutcome
 from candlecast.core.storage.registry import ModelRegistry
 
 
-def baseline_factories(config: Config, timeframe: str) -> dict[str, ForecasterFactory]:
+def interval_mode(target: str) -> str:
+    """Relative (log-ratio) intervals for prices, absolute for volume and the range."""
+    return "relative" if target in PRICES else "absolute"
+
+
+def baseline_factories(config: Config, timeframe: str, target: str) -> dict[str, ForecasterFactory]:
     horizon = config.model.horizon
     periods = seasonal_periods(timeframe)
     period = periods[0] if periods else 1
@@ -48,25 +56,33 @@ def baseline_factories(config: Config, timeframe: str) -> dict[str, ForecasterFa
         "drift": lambda: DriftForecaster(horizon),
         "ets": lambda: ETSForecaster(horizon, seasonal_period=seasonal),
         "theta": lambda: ThetaForecaster(horizon, period=seasonal),
+        "garch": lambda: GarchForecaster(horizon, mode=interval_mode(target)),
     }
     return {name: table[name] for name in config.backtest.baselines}
 
 
 @dataclass
 class Candidate:
-    """A model's backtest plus its forecast from the newest candle (`[horizon]`)."""
+    """A model's backtest plus its forecast from the newest candle (`[horizon]`), and its own
+    bands there where it has any (GARCH's)."""
 
     name: str
     family: str
     result: BacktestResult
     forecast: np.ndarray
+    forecast_bands: Bands | None = None  # level -> (lower, upper), each [horizon]
 
 
 def run_candidate(
-    name: str, factory: ForecasterFactory, prepared: PreparedSeries, spec: FoldSpec
+    name: str,
+    factory: ForecasterFactory,
+    prepared: PreparedSeries,
+    target: str,
+    spec: FoldSpec,
+    levels: Sequence[float] = DEFAULT_LEVELS,
 ) -> tuple[Candidate, Forecaster]:
-    """Backtest one candidate, then forecast from the newest candle with the model it fitted
-    last (with `refit`, the last fold's model)."""
+    """Backtest one candidate on `target`, then forecast from the newest candle with the model
+    it fitted last (with `refit`, the last fold's model)."""
     fitted: list[Forecaster] = []
 
     def remembering() -> Forecaster:
@@ -74,18 +90,23 @@ def run_candidate(
         fitted.append(model)
         return model
 
-    result = backtest(remembering, prepared.frame, prepared.y, spec, name=name)
+    y_all = prepared.values(target)
+    levels = tuple(levels)
+    result = backtest(remembering, prepared.frame, y_all, spec, name=name, levels=levels)
     model = fitted[-1]
     start = result.folds[-1].train_start
-    frame, y = prepared.frame.iloc[start:], prepared.y.iloc[start:]
+    frame, y = prepared.frame.iloc[start:], y_all.iloc[start:]
     forecast = np.asarray(model.predict_at(frame, y, [len(y) - 1]), dtype="float64")[0]
     if not np.all(np.isfinite(forecast)):
         raise DataError(f"{name} forecast NaN or infinite values from the newest candle")
-    return Candidate(name, result.family, result, forecast), model
+    bands = own_bands(model, frame, y, [len(y) - 1], levels)
+    newest = {lvl: (low[0], high[0]) for lvl, (low, high) in bands.items()} if bands else None
+    return Candidate(name, result.family, result, forecast, newest), model
 
 
 def network_candidate(
     prepared: PreparedSeries,
+    target: str,
     cell_config: CellConfig,
     cells: Mapping[str, Cell],
     config: Config,
@@ -94,7 +115,8 @@ def network_candidate(
     now: pd.Timestamp,
     mode: str = "auto",
 ) -> tuple[Candidate, ModelOutcome]:
-    """Backtest and forecast one cell on one series, through the registry."""
+    """Backtest and forecast one cell on one target of a series, through the registry."""
+    narrowed = config.for_target(target)
 
     def attempt(run_mode: str) -> tuple[Candidate, RegisteredNetwork]:
         obtain = functools.partial(
@@ -102,7 +124,7 @@ def network_candidate(
             key=prepared.key,
             cell_config=cell_config,
             cells=cells,
-            config=config,
+            config=narrowed,
             registry=registry,
             now=now,
             mode=run_mode,
@@ -111,18 +133,20 @@ def network_candidate(
             cell_config.id,
             lambda: RegisteredNetwork(obtain, cell_config.id, config.model.horizon),
             prepared,
+            target,
             spec,
         )
         return candidate, model  # type: ignore[return-value]
 
     candidate, model = attempt(mode)
     obtained = model.obtained
+    rejected = obtained.rejected
     recent_mae = mae(
         candidate.result.forecasts, candidate.result.actuals, candidate.result.mask
     ).overall
     note = obtained.note
     if not obtained.trained:
-        drift = drift_decision(config, obtained.record, recent_mae)
+        drift = drift_decision(narrowed, obtained.record, recent_mae)
         if drift.retrain:
             candidate, model = attempt("train")
             obtained = model.obtained
@@ -141,45 +165,58 @@ def network_candidate(
         epochs=report.epochs if report else None,
         version=obtained.record.model_id,
         note=note,
+        rejected=rejected,
     )
     return candidate, outcome
 
 
 def baseline_candidates(
-    prepared: PreparedSeries, config: Config, spec: FoldSpec
+    prepared: PreparedSeries, target: str, config: Config, spec: FoldSpec
 ) -> dict[str, Candidate]:
-    """Every configured baseline and statistical model, on the same folds."""
+    """Every configured baseline and statistical model on `target`, on the same folds."""
     out = {}
-    for name, factory in baseline_factories(config, prepared.key.timeframe).items():
-        out[name], _ = run_candidate(name, factory, prepared, spec)
+    levels = config.backtest.levels
+    for name, factory in baseline_factories(config, prepared.key.timeframe, target).items():
+        out[name], _ = run_candidate(name, factory, prepared, target, spec, levels)
     return out
 
 
 def network_factory(
-    cell_config: CellConfig, cells: Mapping[str, Cell], config: Config, timeframe: str
+    cell_config: CellConfig,
+    cells: Mapping[str, Cell],
+    config: Config,
+    timeframe: str,
+    target: str,
 ) -> ForecasterFactory:
     """A fresh, unregistered network per call (backtests that must leave no models behind)."""
     from candlecast.core.models.network import NetworkForecaster
 
+    model = config.model.for_target(target)
+
     def build() -> Forecaster:
         return NetworkForecaster(
-            cells[cell_config.name], cells, cell_config, config.model, config.training, timeframe
+            cells[cell_config.name], cells, cell_config, model, config.training, timeframe
         )
 
     return build
 
 
 def backtest_candidates(
-    prepared: PreparedSeries, cells: Mapping[str, Cell], config: Config, spec: FoldSpec
+    prepared: PreparedSeries,
+    target: str,
+    cells: Mapping[str, Cell],
+    config: Config,
+    spec: FoldSpec,
 ) -> dict[str, Candidate]:
-    """Every configured cell (unregistered) and baseline on the same folds."""
+    """Every configured cell (unregistered) and baseline on `target`, on the same folds."""
+    timeframe = prepared.key.timeframe
     out = {
         cell.id: run_candidate(
-            cell.id, network_factory(cell, cells, config, prepared.key.timeframe), prepared, spec
+            cell.id, network_factory(cell, cells, config, timeframe, target), prepared, target, spec
         )[0]
         for cell in config.model.cells
     }
-    return out | baseline_candidates(prepared, config, spec)
+    return out | baseline_candidates(prepared, target, config, spec)
 
 
 class Prefitted:
@@ -206,6 +243,7 @@ def global_label(cell_config: CellConfig) -> str:
 
 def global_candidates(
     prepared: Mapping[str, PreparedSeries],
+    target: str,
     cell_config: CellConfig,
     cells: Mapping[str, Cell],
     config: Config,
@@ -223,16 +261,17 @@ def global_candidates(
         )
     parts = {}
     for series, item in prepared.items():
-        fold = walk_forward(len(item.y), spec)[0]
+        y = item.values(target)
+        fold = walk_forward(len(y), spec)[0]
         window = slice(fold.train_start, fold.train_end)
-        parts[series] = (item.frame.iloc[window], item.y.iloc[window])
+        parts[series] = (item.frame.iloc[window], y.iloc[window])
     timeframe = next(iter(prepared.values())).key.timeframe
     obtained = obtain_global(
         parts=parts,
         timeframe=timeframe,
         cell_config=cell_config,
         cells=cells,
-        config=config,
+        config=config.for_target(target),
         registry=registry,
         now=now,
         mode=mode,
@@ -242,7 +281,7 @@ def global_candidates(
     out = {}
     for series, item in prepared.items():
         member = obtained.network.member(series)
-        candidate, _ = run_candidate(name, lambda m=member: Prefitted(m, name), item, spec)
+        candidate, _ = run_candidate(name, lambda m=member: Prefitted(m, name), item, target, spec)
         out[series] = (
             candidate,
             ModelOutcome(

@@ -5,7 +5,7 @@ continues."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -13,6 +13,7 @@ from candlecast.core.anomalies.detector import DetectionContext, judged_through,
 from candlecast.core.anomalies.events import merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
 from candlecast.core.decomposition import Decomposition
+from candlecast.core.errors import CandlecastError
 from candlecast.core.market.timeframes import timeframe_offset
 
 
@@ -24,6 +25,7 @@ class Detection:
     flags: list[Flag]
     events: list[AnomalyEvent]
     new_events: list[AnomalyEvent]
+    failures: dict[str, str] = field(default_factory=dict)  # detector -> why it could not run
 
 
 def flag_since(
@@ -60,10 +62,18 @@ def flag_series(
         target_fpr=target_fpr,
         forecasts=forecasts if forecasts is not None and not forecasts.empty else None,
     )
-    flags = run_detectors(list(detectors.values()), context)
+    flags: list[Flag] = []
+    failures: dict[str, str] = {}
+    ran = []
+    for name, detector in detectors.items():  # each on its own: one failing stops no other
+        try:
+            flags += run_detectors([detector], context)
+            ran.append(detector)
+        except CandlecastError as exc:
+            failures[name] = str(exc)
+    flags.sort(key=lambda f: (f.timestamp, f.detector, f.kind))
     # events with no flag up to what was judged this run are closed
-    events = merge_events(
-        flags, timeframe, open_events, as_of=judged_through(context, list(detectors.values()))
-    )
+    events = merge_events(flags, timeframe, open_events, as_of=judged_through(context, ran))
     before = {(e.kind, e.start) for e in open_events}
-    return Detection(flags, events, [e for e in events if (e.kind, e.start) not in before])
+    new = [e for e in events if (e.kind, e.start) not in before]
+    return Detection(flags, events, new, failures)

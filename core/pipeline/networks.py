@@ -38,6 +38,7 @@ class ObtainedNetwork:
     record: ModelRecord
     trained: bool
     note: str
+    rejected: str | None = None  # why the registered model could not be used (it was retrained)
 
 
 def train_and_register(
@@ -67,7 +68,12 @@ def train_and_register(
         forecaster.fit(frame, y)
     model_id = new_model_id(now)
     path = forecaster.save(
-        model_path(config.storage.resolved_artifact_dir, key, cell_config.id, model_id)
+        model_path(
+            config.storage.resolved_artifact_dir,
+            key,
+            f"{config.model.target}/{cell_config.id}",
+            model_id,
+        )
     )
     record = register_model(
         registry,
@@ -107,13 +113,15 @@ def obtain_network(
     now: pd.Timestamp,
     mode: str = "auto",
 ) -> ObtainedNetwork:
-    """Reuse the registered model when the policy allows and it loads; otherwise train."""
-    record = registry.latest(str(key), cell_config.id)
+    """Reuse the registered model when the policy allows and it loads; otherwise train.
+    `config` is narrowed to one target (`Config.for_target`)."""
+    record = registry.latest(str(key), cell_config.id, config.model.target)
     config_hash = model_config_hash(cell_config, config, key.timeframe)
     decision = retrain_decision(
         config, record, config_hash, now, pd.Timestamp(frame.index[-1]), mode
     )
     previous: NetworkForecaster | None = None
+    rejected: str | None = None
     if (
         record is not None
         and record.config_hash == config_hash
@@ -127,13 +135,13 @@ def obtain_network(
             )
             registry.reject(record.model_id, str(exc))
             decision = Decision(True, False, f"registered model unusable: {exc}")
-            previous = None
+            previous, rejected = None, f"registered model {record.model_id} rejected: {exc}"
     if not decision.retrain and previous is not None:
         return ObtainedNetwork(
             previous, record, False, f"reused {record.model_id}: {decision.reason}"
         )
     warm_from = previous if decision.warm else None
-    return train_and_register(
+    obtained = train_and_register(
         key=key,
         cell_config=cell_config,
         cells=cells,
@@ -145,6 +153,8 @@ def obtain_network(
         warm_from=warm_from,
         note=f"trained: {decision.reason}" + (" (warm start)" if warm_from else ""),
     )
+    obtained.rejected = rejected
+    return obtained
 
 
 class RegisteredNetwork:
@@ -200,7 +210,7 @@ def obtain_global(
     series = sorted(parts)
     universe = universe_id(series)
     label = f"{cell_config.id}@global"
-    record = registry.latest(universe, label)
+    record = registry.latest(universe, label, config.model.target)
     config_hash = model_config_hash(cell_config, config, timeframe)
     train_end = min(pd.Timestamp(frame.index[-1]) for frame, _ in parts.values())
     decision = retrain_decision(config, record, config_hash, now, train_end, mode)
@@ -231,6 +241,7 @@ def obtain_global(
         Path(config.storage.resolved_artifact_dir)
         / "global"
         / universe.split(":")[1]
+        / config.model.target
         / label
         / f"{model_id}.keras"
     )

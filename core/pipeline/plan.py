@@ -8,6 +8,7 @@ that no two places can disagree on a slack or a look-back.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -15,10 +16,30 @@ import pandas as pd
 from candlecast.core.config import Config
 from candlecast.core.errors import ConfigError
 from candlecast.core.evaluation.folds import FoldSpec
+from candlecast.core.market.timeframes import timeframe_seconds
 
 TRAIN_SLACK = 50
 """Training windows the first fold has at least, beyond one window and one horizon: enough to
 train on and to hold out a validation tail for early stopping."""
+
+MIN_ORIGINS = 48
+"""The fewest backtest origins a derived layout has (`backtest.span_days` of a daily series is
+only a few origins): enough residuals per step for 95% intervals, and to score them."""
+
+
+def candles_per_day(config: Config) -> float:
+    return 86_400 / timeframe_seconds(config.source.timeframe)
+
+
+def backtest_origins(config: Config) -> int:
+    """Origins per fold: `backtest.origins_per_fold`, or enough to cover `span_days` at the
+    timeframe and step (at least `MIN_ORIGINS` in all)."""
+    backtest = config.backtest
+    if backtest.origins_per_fold is not None:
+        return backtest.origins_per_fold
+    step = backtest.resolved_step(config.model.horizon)
+    total = max(math.ceil(backtest.span_days * candles_per_day(config) / step), MIN_ORIGINS)
+    return math.ceil(total / backtest.folds)
 
 
 @dataclass(frozen=True)
@@ -35,6 +56,9 @@ class SeriesPlan:
                       look (the report shows the same decomposition)
     max_gap           the longest gap (candles) filled with synthetic candles
     on_long_gap       what a longer gap does: "split" keeps the newest part, "fail" stops
+    targets           what is forecast (close, volume, ...), each on its own
+    intervals         "normalised" (bands follow volatility) or "static"
+    volatility_halflife  the volatility estimate's half-life, in candles
     """
 
     window: int
@@ -44,6 +68,9 @@ class SeriesPlan:
     anomaly_lookback: pd.Timedelta
     max_gap: int
     on_long_gap: str
+    targets: tuple[str, ...] = ("close",)
+    intervals: str = "normalised"
+    volatility_halflife: float = 48.0
 
     @classmethod
     def from_config(cls, config: Config) -> SeriesPlan:
@@ -64,7 +91,7 @@ class SeriesPlan:
             window=backtest.sliding_window if sliding else None,
             refit=backtest.refit,
             min_train=min_train,
-            origins_per_fold=backtest.origins_per_fold,
+            origins_per_fold=backtest_origins(config),
         )
         return cls(
             window=model.window,
@@ -74,6 +101,9 @@ class SeriesPlan:
             anomaly_lookback=pd.Timedelta(days=config.anomalies.lookback_days),
             max_gap=config.source.max_gap,
             on_long_gap=config.source.on_long_gap,
+            targets=tuple(model.targets),
+            intervals=backtest.intervals,
+            volatility_halflife=backtest.volatility_halflife_days * candles_per_day(config),
         )
 
     @property

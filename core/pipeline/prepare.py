@@ -2,8 +2,8 @@
 
 The one loader every caller uses (the flow's tasks, `candlecast backtest`, `candlecast fetch`,
 a report rebuilt from the database): the plan's history window from the candle store, gaps
-filled as `source.max_gap` / `source.on_long_gap` say, the target picked, and a series too short
-for the plan refused with the count it needs.
+filled as `source.max_gap` / `source.on_long_gap` say, and a series too short for the plan
+refused with the count it needs. Each target's values (`values`) come from the same frame.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from candlecast.core.storage.candle_store import CandleStore
 class PreparedSeries:
     key: SeriesKey
     frame: pd.DataFrame  # candle frame, gaps filled (synthetic rows flagged)
-    y: pd.Series  # the target values, aligned with frame
     gaps: GapReport
 
     @property
     def origin(self) -> pd.Timestamp:
         return pd.Timestamp(self.frame.index[-1])
+
+    def values(self, target: str) -> pd.Series:
+        """The values of `target` (close, volume, range, ...), aligned with the frame."""
+        return target_series(self.frame, target)
 
 
 def stored_window(
@@ -58,10 +61,8 @@ def load_candles(
     return fill(stored_window(store, key, plan, newest=newest), key, plan)
 
 
-def prepare_series(
-    candles: pd.DataFrame, key: SeriesKey, plan: SeriesPlan, target: str
-) -> PreparedSeries:
-    """Fill gaps, pick the target; fail with the count needed when the series is too short."""
+def prepare_series(candles: pd.DataFrame, key: SeriesKey, plan: SeriesPlan) -> PreparedSeries:
+    """Fill gaps; fail with the count needed when the series is too short."""
     if candles.empty:
         raise DataError(
             f"{key}: no candles stored: the source returned none for this series (first run: "
@@ -75,13 +76,11 @@ def prepare_series(
         raise DataError(
             f"{key}: {len(frame)} usable candles, but window {plan.window}, horizon "
             f"{plan.horizon} and the backtest need at least {needed}; fetch more history "
-            f"(source.history_days) or lower model.window / backtest.origins_per_fold"
+            f"(source.history_days) or lower model.window / backtest.span_days"
         )
-    return PreparedSeries(key, frame, target_series(frame, target), gaps)
+    return PreparedSeries(key, frame, gaps)
 
 
-def load_series(
-    store: CandleStore, key: SeriesKey, plan: SeriesPlan, target: str
-) -> PreparedSeries:
+def load_series(store: CandleStore, key: SeriesKey, plan: SeriesPlan) -> PreparedSeries:
     """The one loader: the history window from the store, prepared as a run's models see it."""
-    return prepare_series(stored_window(store, key, plan), key, plan, target)
+    return prepare_series(stored_window(store, key, plan), key, plan)

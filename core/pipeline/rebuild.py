@@ -22,7 +22,7 @@ from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import load_candles
 from candlecast.core.report.index import IndexEntry, entry_from_row
 from candlecast.core.report.timefmt import utc
-from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome
+from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome, TargetOutcome
 from candlecast.core.storage.anomaly_store import anomaly_flags
 from candlecast.core.storage.runs import backtest_metrics, forecast_intervals, forecasts, runs
 from candlecast.core.storage.store import Store
@@ -59,10 +59,11 @@ def results_from_store(store: Store, run_id: str, *, history: bool = True) -> Ru
         config=config,
         versions=row["versions"],
         timings=summary.get("timings") or {},
+        publish_failures=dict(summary.get("publish_failures") or {}),
     )
     metrics = _metrics(store.engine, run_id)
     for info in summary.get("series", []):
-        outcome = _outcome(store, info, config, metrics.get(info["id"]), run_id)
+        outcome = _outcome(store, info, config, metrics.get(info["id"], {}), run_id)
         if history and outcome.origin is not None and not outcome.error:
             _attach_history(store, outcome, info, config)
         results.series.append(outcome)
@@ -73,41 +74,22 @@ def _outcome(
     store: Store,
     info: Mapping[str, Any],
     config: Mapping[str, Any],
-    board: pd.DataFrame | None,
+    boards: Mapping[str, pd.DataFrame],
     run_id: str,
 ) -> SeriesOutcome:
     key = SeriesKey.parse(info["id"])
-    details: dict[str, dict[str, Any]] = info.get("model_details") or {}
     outcome = SeriesOutcome(
         key=key,
-        target=info.get("target") or config.get("model", {}).get("target") or "close",
         origin=utc(info.get("origin")),
         quality=dict(info.get("quality") or {}),
-        champion=info.get("champion"),
-        champion_reason=info.get("champion_reason"),
         timings=dict(info.get("timings") or {}),
+        failed_stage=info.get("failed_stage"),
         error=info.get("error"),
+        detector_failures=dict(info.get("detector_failures") or {}),
     )
-    names = list(info.get("models") or [])
     frames = _forecasts(store.engine, info["id"], outcome.origin) if outcome.origin else {}
-    for name in names:
-        detail = details.get(name, {})
-        frame, family = frames.get(name, (None, None))
-        outcome.models[name] = ModelOutcome(
-            model=name,
-            family=detail.get("family") or family or "",
-            forecast=frame,
-            trained=bool(detail.get("trained", False)),
-            fit_seconds=detail.get("fit_seconds"),
-            epochs=detail.get("epochs"),
-            version=detail.get("version"),
-            note=detail.get("note"),
-            error=detail.get("error"),
-        )
-    if board is not None:
-        families = {name: m.family for name, m in outcome.models.items()}
-        board = board.assign(family=[families.get(m, "") for m in board["model"]])
-        outcome.leaderboard = board.sort_values("mase", kind="stable").reset_index(drop=True)
+    for name, summary in _target_summaries(info, config).items():
+        outcome.targets[name] = _target(name, summary, frames.get(name, {}), boards.get(name))
     outcome.flags = _flags(store.engine, info["id"], run_id)
     recorded = int(info.get("flags") or 0)
     if len(outcome.flags) < recorded:
@@ -118,21 +100,72 @@ def _outcome(
     return outcome
 
 
-def _metrics(engine: sa.Engine, run_id: str) -> dict[str, pd.DataFrame]:
-    """Per series, the leaderboard (one row per model, one column per metric)."""
+def _target_summaries(
+    info: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, Mapping[str, Any]]:
+    """Each target's stored summary; a run recorded before several targets kept its one
+    target's at the series level."""
+    if "targets" in info:
+        return dict(info["targets"] or {})
+    target = info.get("target") or (config.get("model") or {}).get("target") or "close"
+    return {target: {**info, "error": None}}  # its error is the series'
+
+
+def _target(
+    name: str,
+    summary: Mapping[str, Any],
+    frames: Mapping[str, tuple[pd.DataFrame, str]],
+    board: pd.DataFrame | None,
+) -> TargetOutcome:
+    details: dict[str, dict[str, Any]] = summary.get("model_details") or {}
+    target = TargetOutcome(
+        target=name,
+        champion=summary.get("champion"),
+        champion_reason=summary.get("champion_reason"),
+        notes=list(summary.get("notes") or []),
+        error=summary.get("error"),
+    )
+    for model in summary.get("models") or []:
+        detail = details.get(model, {})
+        frame, family = frames.get(model, (None, None))
+        target.models[model] = ModelOutcome(
+            model=model,
+            family=detail.get("family") or family or "",
+            forecast=frame,
+            trained=bool(detail.get("trained", False)),
+            fit_seconds=detail.get("fit_seconds"),
+            epochs=detail.get("epochs"),
+            version=detail.get("version"),
+            note=detail.get("note"),
+            error=detail.get("error"),
+        )
+    if board is not None:
+        families = {m: outcome.family for m, outcome in target.models.items()}
+        board = board.assign(family=[families.get(m, "") for m in board["model"]])
+        target.leaderboard = board.sort_values("mase", kind="stable").reset_index(drop=True)
+    return target
+
+
+def _metrics(engine: sa.Engine, run_id: str) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per series and target, the leaderboard (one row per model, one column per metric)."""
     query = sa.select(backtest_metrics).where(backtest_metrics.c.run_id == run_id)
     with engine.connect() as conn:
         long = pd.DataFrame(conn.execute(query).mappings().all())
     if long.empty:
         return {}
     wide = long.pivot_table(
-        index=["series", "model"], columns="metric", values="value", aggfunc="first", dropna=False
+        index=["series", "target", "model"],
+        columns="metric",
+        values="value",
+        aggfunc="first",
+        dropna=False,
     ).reset_index()
     wide.columns.name = None
-    return {
-        str(series): part.drop(columns="series").reset_index(drop=True)
-        for series, part in wide.groupby("series")
-    }
+    boards: dict[str, dict[str, pd.DataFrame]] = {}
+    for (series, target), part in wide.groupby(["series", "target"]):
+        board = part.drop(columns=["series", "target"]).reset_index(drop=True)
+        boards.setdefault(str(series), {})[str(target)] = board
+    return boards
 
 
 def _db_time(value: pd.Timestamp) -> Any:
@@ -141,8 +174,9 @@ def _db_time(value: pd.Timestamp) -> Any:
 
 def _forecasts(
     engine: sa.Engine, series: str, origin: pd.Timestamp
-) -> dict[str, tuple[pd.DataFrame, str]]:
-    """model -> (target_time, step, value, lower_<pct>, upper_<pct>; family) issued at `origin`."""
+) -> dict[str, dict[str, tuple[pd.DataFrame, str]]]:
+    """target -> model -> (target_time, step, value, lower_<pct>, upper_<pct>; family) issued
+    at `origin`."""
     points_q = sa.select(forecasts).where(
         forecasts.c.series == series, forecasts.c.issued_at == _db_time(origin)
     )
@@ -161,17 +195,17 @@ def _forecasts(
             pct = round(float(level) * 100)
             part = part.rename(columns={"lower": f"lower_{pct}", "upper": f"upper_{pct}"})
             points = points.merge(
-                part[["model", "step", f"lower_{pct}", f"upper_{pct}"]],
-                on=["model", "step"],
+                part[["target", "model", "step", f"lower_{pct}", f"upper_{pct}"]],
+                on=["target", "model", "step"],
                 how="left",
             )
-    out = {}
-    for model, part in points.groupby("model"):
+    out: dict[str, dict[str, tuple[pd.DataFrame, str]]] = {}
+    for (target, model), part in points.groupby(["target", "model"]):
         columns = ["target_time", "step", "value"] + [
             c for c in part.columns if c.startswith(("lower_", "upper_"))
         ]
         frame = part.sort_values("step")[columns].reset_index(drop=True)
-        out[str(model)] = (frame, str(part["family"].iloc[0]))
+        out.setdefault(str(target), {})[str(model)] = (frame, str(part["family"].iloc[0]))
     return out
 
 

@@ -81,6 +81,7 @@ def register_model(
         metrics=metrics,
         versions=library_versions(),
         seed=config.training.seed,
+        target=config.model.target,
         path=str(path),
         file_sha256=sha256_file(path),
         created_at=now,

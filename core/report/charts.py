@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from candlecast.core.models.targets import target_series
 from candlecast.core.report.assets import (
     BAND_80,
     BAND_95,
@@ -24,7 +25,7 @@ from candlecast.core.report.assets import (
     MODEL_COLORS,
 )
 from candlecast.core.report.timefmt import plot_times, utc
-from candlecast.core.results import SeriesOutcome
+from candlecast.core.results import SeriesOutcome, TargetOutcome
 
 HISTORY_DAYS = 14
 """Days of history before the forecast origin that the price chart shows."""
@@ -63,20 +64,28 @@ def _history(outcome: SeriesOutcome, days: float) -> pd.DataFrame | None:
     return candles[(candles.index > start) & (candles.index <= end)]
 
 
-def price_figure(outcome: SeriesOutcome, history_days: float = HISTORY_DAYS) -> go.Figure:
-    """Recent history, every model's forecast (faded), the champion's forecast with its 80 % and
-    95 % bands, the forecast origin, and the anomaly flags within the window."""
-    target = outcome.target if outcome.target else "close"
+def price_figure(
+    outcome: SeriesOutcome,
+    forecasts: TargetOutcome,
+    history_days: float = HISTORY_DAYS,
+    *,
+    flags: bool = True,
+) -> go.Figure:
+    """One target's recent history, every model's forecast (faded), the champion's forecast
+    with its 80 % and 95 % bands, the forecast origin, and (`flags`) the anomaly flags within
+    the window."""
+    target = forecasts.target
     figure = go.Figure()
     history = _history(outcome, history_days)
     origin = utc(outcome.origin)
     last_value = None
-    if history is not None and target in history.columns and not history.empty:
+    values = target_series(history, target) if history is not None and not history.empty else None
+    if history is not None and values is not None:
         times = plot_times(history.index)
         figure.add_trace(
             go.Scatter(
                 x=times,
-                y=history[target].to_numpy(dtype="float64"),
+                y=values.to_numpy(dtype="float64"),
                 name=f"{target} (history)",
                 mode="lines",
                 line={"color": HISTORY_COLOR, "width": 1.6},
@@ -88,17 +97,17 @@ def price_figure(outcome: SeriesOutcome, history_days: float = HISTORY_DAYS) -> 
             figure.add_trace(
                 go.Scatter(
                     x=plot_times(synthetic.index),
-                    y=synthetic[target].to_numpy(dtype="float64"),
+                    y=values[synthetic.index].to_numpy(dtype="float64"),
                     name="gap-filled candle",
                     mode="markers",
                     marker={"color": "#adb5bd", "size": 6, "symbol": "square"},
                     hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>gap-filled (synthetic)<extra></extra>",
                 )
             )
-        last_value = float(history[target].iloc[-1])
-    _add_forecasts(figure, outcome, origin, last_value)
-    if history is not None and not history.empty and target in history.columns:
-        _add_flags(figure, outcome, history, target)
+        last_value = float(values.iloc[-1])
+    _add_forecasts(figure, forecasts, origin, last_value)
+    if flags and values is not None:
+        _add_flags(figure, outcome, values)
     if origin is not None:
         figure.add_vline(
             x=plot_times([origin])[0],
@@ -115,9 +124,12 @@ def price_figure(outcome: SeriesOutcome, history_days: float = HISTORY_DAYS) -> 
             font={"size": 11, "color": "#868e96"},
         )
     figure.update_layout(
-        title={"text": f"{outcome.id}: last {history_days:g} days and the forecast", "x": 0.01},
+        title={
+            "text": f"{outcome.id} {target}: last {history_days:g} days and the forecast",
+            "x": 0.01,
+        },
         xaxis_title="time (UTC)",
-        yaxis_title=f"{target} ({quote_currency(outcome.key.symbol)})",
+        yaxis_title=_axis_title(target, outcome.key.symbol),
         template="plotly_white",
         height=540,
         margin={"l": 70, "r": 20, "t": 50, "b": 120},
@@ -125,6 +137,13 @@ def price_figure(outcome: SeriesOutcome, history_days: float = HISTORY_DAYS) -> 
         hovermode="closest",
     )
     return figure
+
+
+def _axis_title(target: str, symbol: str) -> str:
+    """`close (USDT)`, `volume (BTC)`: prices in the quote currency, volume in the base."""
+    if target == "volume":
+        return f"volume ({symbol.split('/', 1)[0]})"
+    return f"{target} ({quote_currency(symbol)})"
 
 
 def _forecast_times(frame: pd.DataFrame, origin: pd.Timestamp | None) -> np.ndarray:
@@ -140,7 +159,7 @@ def _with_origin(values: np.ndarray, last_value: float | None) -> np.ndarray:
 
 def _add_forecasts(
     figure: go.Figure,
-    outcome: SeriesOutcome,
+    outcome: TargetOutcome,
     origin: pd.Timestamp | None,
     last_value: float | None,
 ) -> None:
@@ -242,10 +261,8 @@ FLAG_HOVER = (
 )
 
 
-def _add_flags(
-    figure: go.Figure, outcome: SeriesOutcome, history: pd.DataFrame, target: str
-) -> None:
-    points = _flag_points(outcome.flags, history[target])
+def _add_flags(figure: go.Figure, outcome: SeriesOutcome, values: pd.Series) -> None:
+    points = _flag_points(outcome.flags, values)
     if not points["x"]:
         return
     figure.add_trace(
@@ -274,7 +291,7 @@ def decomposition_figure(outcome: SeriesOutcome) -> go.Figure | None:
         return None
     parts = decomposition.components
     log = decomposition.scale == "log"
-    target = outcome.target or "close"
+    target = "close"  # the decomposition is of the price (decompose_candles)
     currency = quote_currency(outcome.key.symbol)
     panels = (
         ("trend", np.exp(parts["trend"]) if log else parts["trend"], f"{target} ({currency})"),

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from candlecast.core.report.assets import STYLE
+from candlecast.core.report.summary import champions_text
 from candlecast.core.report.tables import table
 from candlecast.core.report.timefmt import show, utc
 from candlecast.core.results import RunResults
@@ -43,8 +44,19 @@ def entry_from_results(results: RunResults, report: str | None = None) -> IndexE
         started=results.started,
         finished=results.finished,
         status=results.status,
-        series=tuple(SeriesEntry(s.id, s.champion, s.error) for s in results.series),
+        series=tuple(SeriesEntry(s.id, champions_text(s), s.error) for s in results.series),
         report=report,
+    )
+
+
+def _stored_champions(series: Mapping[str, Any]) -> str | None:
+    """What a stored run summary says of a series' champions (`close: naive, ...`)."""
+    targets = series.get("targets")
+    if not targets:
+        return series.get("champion")  # a run recorded before several targets
+    return ", ".join(
+        f"{name}: {'failed' if t.get('error') else t.get('champion') or '–'}"
+        for name, t in targets.items()
     )
 
 
@@ -54,7 +66,7 @@ def entry_from_row(row: Mapping[str, Any], report: str | None = None) -> IndexEn
     if isinstance(summary, str):
         summary = json.loads(summary)
     series = tuple(
-        SeriesEntry(s.get("id", "?"), s.get("champion"), s.get("error"))
+        SeriesEntry(s.get("id", "?"), _stored_champions(s), s.get("error"))
         for s in summary.get("series", [])
     )
     started = utc(row["started"])
@@ -96,7 +108,7 @@ def render_index(runs: Iterable[IndexEntry], title: str = "candlecast runs") -> 
             ]
         )
     body = (
-        table(["run", "started", "status", "series: champion"], rows)
+        table(["run", "started", "status", "series: champions"], rows)
         if rows
         else '<p class="muted">No runs recorded yet.</p>'
     )

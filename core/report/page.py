@@ -1,6 +1,7 @@
 """One run's report as one self-contained HTML page (plotly.js inline, no network needed):
-per series the recent price with the forecasts, the champion's intervals and the flags, the
-decomposition, the leaderboard and the data-quality notes; then the run's facts."""
+per series and target (close, volume, ...) the recent history with the forecasts, the
+champion's intervals and the leaderboard; per series the flags, the decomposition and the
+data-quality notes; then the run's facts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from candlecast.core.report.charts import (
     price_figure,
 )
 from candlecast.core.report.slug import series_slug
+from candlecast.core.report.summary import champions_text
 from candlecast.core.report.tables import (
     facts_section,
     flags_table,
@@ -23,7 +25,7 @@ from candlecast.core.report.tables import (
     quality_notes,
 )
 from candlecast.core.report.timefmt import show
-from candlecast.core.results import RunResults, SeriesOutcome
+from candlecast.core.results import RunResults, SeriesOutcome, TargetOutcome
 
 
 def _script_safe(js: str) -> str:
@@ -42,9 +44,8 @@ def _folded(table_html: str, summary: str | None) -> str:
     return f"<details><summary>{escape(summary)}</summary>{table_html}</details>"
 
 
-def _forecast_summary(outcome: SeriesOutcome) -> str | None:
-    model = outcome.models.get(outcome.champion) if outcome.champion else None
-    frame = model.forecast if model is not None else None
+def _forecast_summary(outcome: TargetOutcome) -> str | None:
+    frame = outcome.champion_forecast()
     if frame is None or len(frame) <= FOLD_ROWS:
         return None
     first, last = frame.iloc[0], frame.iloc[-1]
@@ -64,24 +65,54 @@ def _flags_summary(outcome: SeriesOutcome) -> str | None:
     return f"{len(outcome.flags)} flags: {counts} (show them all)"
 
 
+FLAGGED_TARGET = "close"
+"""The anomaly flags are drawn on this target's chart (on the first target's without it)."""
+
+
+def target_section(
+    outcome: SeriesOutcome, forecasts: TargetOutcome, history_days: float, flags: bool
+) -> str:
+    """One target of one series: champion, chart, forecast table and leaderboard."""
+    slug = f"{series_slug(outcome.id)}-{series_slug(forecasts.target)}"
+    parts = [f'<h3 id="{slug}">{escape(forecasts.target)}</h3>']
+    if forecasts.error:
+        parts.append(f'<div class="callout error"><b>Failed:</b> {escape(forecasts.error)}</div>')
+    elif forecasts.champion:
+        parts.append(
+            f'<div class="callout"><b>Champion: {escape(forecasts.champion)}.</b> '
+            f"{escape(forecasts.champion_reason or '')}"
+            f'<br><span class="muted">{escape(forecasts.target)} forecast from the candle of '
+            f"{show(outcome.origin)}</span></div>"
+        )
+    has_history = outcome.candles is not None and not outcome.candles.empty
+    if has_history or any(m.forecast is not None for m in forecasts.models.values()):
+        figure = price_figure(outcome, forecasts, history_days, flags=flags)
+        parts.append(f'<div class="chart">{figure_html(figure, f"chart-{slug}")}</div>')
+    parts += [
+        "<h4>Forecast</h4>",
+        _folded(forecast_table(forecasts), _forecast_summary(forecasts)),
+        "<h4>Backtest leaderboard</h4>",
+        '<p class="muted">Coverage and interval scores are out of sample: each backtest '
+        "origin's band was calibrated only on the origins before it, as a scheduled run "
+        "publishes them (the interval score adds the misses, weighted, to the width: lower "
+        "is better).</p>",
+        leaderboard_table(forecasts),
+    ]
+    return "".join(parts)
+
+
 def series_section(outcome: SeriesOutcome, history_days: float = HISTORY_DAYS) -> str:
-    """Everything about one series, as an HTML <section>."""
+    """Everything about one series, as an HTML <section>: each target, then the flags, the
+    decomposition and the data-quality notes."""
     slug = series_slug(outcome.id)
     parts = [f'<section class="series" id="{slug}"><h2>{escape(outcome.id)}</h2>']
     if outcome.error:
         parts.append(f'<div class="callout error"><b>Failed:</b> {escape(outcome.error)}</div>')
-    elif outcome.champion:
-        parts.append(
-            f'<div class="callout"><b>Champion: {escape(outcome.champion)}.</b> '
-            f"{escape(outcome.champion_reason or '')}"
-            f'<br><span class="muted">forecast from the candle of {show(outcome.origin)}'
-            f" ({escape(outcome.target)})</span></div>"
-        )
-    has_history = outcome.candles is not None and not outcome.candles.empty
-    if has_history or any(m.forecast is not None for m in outcome.models.values()):
-        figure = price_figure(outcome, history_days)
-        parts.append(f'<div class="chart">{figure_html(figure, f"price-{slug}")}</div>')
-    parts += ["<h3>Forecast</h3>", _folded(forecast_table(outcome), _forecast_summary(outcome))]
+    targets = list(outcome.targets.values())
+    flagged = FLAGGED_TARGET if FLAGGED_TARGET in outcome.targets else None
+    flagged = flagged or (targets[0].target if targets else None)
+    for forecasts in targets:
+        parts.append(target_section(outcome, forecasts, history_days, forecasts.target == flagged))
     parts += [
         f"<h3>Anomaly flags ({len(outcome.flags)})</h3>",
         _folded(flags_table(outcome), _flags_summary(outcome)),
@@ -92,12 +123,17 @@ def series_section(outcome: SeriesOutcome, history_days: float = HISTORY_DAYS) -
         parts.append(f'<div class="chart">{figure_html(decomposition, f"decomp-{slug}")}</div>')
     else:
         parts.append('<p class="muted">No decomposition: the series has no candles here.</p>')
-    parts += ["<h3>Backtest leaderboard</h3>"]
-    if outcome.champion_reason:
-        parts.append(f"<p>{escape(outcome.champion_reason)}</p>")
-    parts += [leaderboard_table(outcome), "<h3>Data quality</h3>", quality_notes(outcome)]
-    parts.append("</section>")
+    parts += ["<h3>Data quality</h3>", quality_notes(outcome), "</section>"]
     return "".join(parts)
+
+
+def _problems(results: RunResults) -> str:
+    """What failed in part, at the top of the page: a `partial` run says what."""
+    problems = results.problems()
+    if not problems:
+        return ""
+    items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+    return f'<div class="callout error"><b>Failed in this run:</b><ul>{items}</ul></div>'
 
 
 def render_run_report(results: RunResults, history_days: float = HISTORY_DAYS) -> str:
@@ -107,10 +143,8 @@ def render_run_report(results: RunResults, history_days: float = HISTORY_DAYS) -
         " ".join(f'<a href="#{series_slug(s.id)}">{escape(s.id)}</a>' for s in results.series)
         + ' <a href="#run-facts">run facts</a> <a href="index.html">all runs</a>'
     )
-    champions = ", ".join(
-        f"{escape(s.id)}: {escape(s.champion or 'failed')}" for s in results.series
-    )
-    sections = "".join(series_section(s, history_days) for s in results.series)
+    champions = ", ".join(f"{escape(s.id)}: {escape(champions_text(s))}" for s in results.series)
+    sections = _problems(results) + "".join(series_section(s, history_days) for s in results.series)
     if not results.series:
         sections = '<p class="muted">This run has no series.</p>'
     return (

@@ -1,4 +1,5 @@
-"""A run's summary as Markdown and as table rows (for Prefect artifacts and the terminal)."""
+"""A run's summary as Markdown, as table rows (for Prefect artifacts and the terminal) and as
+the run's result (what the flow returns and the CLI prints)."""
 
 from __future__ import annotations
 
@@ -16,41 +17,88 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def champion_forecast(outcome: SeriesOutcome) -> Any:
-    """The champion's forecast table (or None)."""
-    if outcome.champion is None:
+def price(value: Any) -> str:
+    """A forecast value as a reader expects it: `36,850.37`, `0.004127`, never `3.685e+04`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(number):
+        return "–"
+    if abs(number) >= 1000:
+        return f"{number:,.2f}"
+    return f"{number:.6g}"
+
+
+def _number(value: Any, digits: int = 4) -> float | None:
+    """A metric as a number for a table artifact (None where missing)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
         return None
-    model = outcome.models.get(outcome.champion)
-    return model.forecast if model else None
+    return round(number, digits) if math.isfinite(number) else None
+
+
+def champions_text(outcome: SeriesOutcome) -> str:
+    """`close: naive, volume: gru` (or `failed`)."""
+    if outcome.error:
+        return "failed"
+    return ", ".join(
+        f"{t.target}: {'failed' if t.error else t.champion or '–'}"
+        for t in outcome.targets.values()
+    )
 
 
 def leaderboard_rows(results: RunResults) -> list[dict[str, Any]]:
-    """One row per (series, model) with the headline metrics, champion first per series."""
+    """One row per (series, target, model) with the headline metrics as numbers, the
+    champion marked."""
     rows = []
     for outcome in results.series:
-        board = outcome.leaderboard
-        if board is None or board.empty:
-            continue
-        for record in board.to_dict("records"):
-            rows.append(
-                {
-                    "series": outcome.id,
-                    "model": record["model"],
-                    "family": record.get("family"),
-                    "champion": record["model"] == outcome.champion,
-                    "MASE": _fmt(record.get("mase")),
-                    "MAE/naive": _fmt(record.get("mae_rel")),
-                    "sMAPE %": _fmt(record.get("smape")),
-                    "direction": _fmt(record.get("directional_accuracy"), 3),
-                    "coverage 80": _fmt(record.get("coverage_80"), 3),
-                    "coverage 95": _fmt(record.get("coverage_95"), 3),
-                }
-            )
+        for target in outcome.targets.values():
+            board = target.leaderboard
+            if board is None or board.empty:
+                continue
+            for record in board.to_dict("records"):
+                rows.append(
+                    {
+                        "series": outcome.id,
+                        "target": target.target,
+                        "model": record["model"],
+                        "family": record.get("family"),
+                        "champion": record["model"] == target.champion,
+                        "MASE": _number(record.get("mase")),
+                        "MAE/naive": _number(record.get("mae_rel")),
+                        "sMAPE %": _number(record.get("smape")),
+                        "direction": _number(record.get("directional_accuracy"), 3),
+                        "coverage 80": _number(record.get("coverage_80"), 3),
+                        "interval score 80": _number(record.get("winkler_80")),
+                        "coverage 95": _number(record.get("coverage_95"), 3),
+                        "interval score 95": _number(record.get("winkler_95")),
+                    }
+                )
     return rows
 
 
+def forecast_lines(frame: Any, rows: int | None = None) -> list[str]:
+    """The champion's forecast as Markdown table lines (the first `rows` steps)."""
+    if frame is None or frame.empty:
+        return []
+    lines = ["| step | time (UTC) | forecast | 80% | 95% |", "|---|---|---|---|---|"]
+    shown = frame if rows is None else frame.head(rows)
+    for row in shown.to_dict("records"):
+        lines.append(
+            f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | {price(row['value'])} | "
+            f"{price(row.get('lower_80'))} – {price(row.get('upper_80'))} | "
+            f"{price(row.get('lower_95'))} – {price(row.get('upper_95'))} |"
+        )
+    if rows is not None and len(frame) > rows:
+        lines.append(f"| … | {len(frame) - rows} more steps | | | |")
+    return lines
+
+
 def run_markdown(results: RunResults, report_link: str | None = None) -> str:
-    """The run in a few lines: status, per series the champion, its reason, its forecast."""
+    """The run in a few lines: status, per series and target the champion, its reason, its
+    forecast."""
     lines = [
         f"# candlecast run `{results.run_id}`",
         "",
@@ -64,19 +112,15 @@ def run_markdown(results: RunResults, report_link: str | None = None) -> str:
         if outcome.error:
             lines.append(f"**Failed:** {outcome.error}")
             continue
-        lines.append(f"Champion **{outcome.champion}**: {outcome.champion_reason}")
-        forecast = champion_forecast(outcome)
-        if forecast is not None and not forecast.empty:
-            lines += ["", "| step | time (UTC) | forecast | 80% | 95% |", "|---|---|---|---|---|"]
-            for row in forecast.head(6).to_dict("records"):
-                band80 = f"{_fmt(row.get('lower_80'))} – {_fmt(row.get('upper_80'))}"
-                band95 = f"{_fmt(row.get('lower_95'))} – {_fmt(row.get('upper_95'))}"
-                lines.append(
-                    f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | "
-                    f"{_fmt(row['value'], 6)} | {band80} | {band95} |"
-                )
-            if len(forecast) > 6:
-                lines.append(f"| … | {len(forecast) - 6} more steps | | | |")
+        for target in outcome.targets.values():
+            lines += ["", f"### {target.target}"]
+            if target.error:
+                lines.append(f"**Failed:** {target.error}")
+                continue
+            lines.append(f"Champion **{target.champion}**: {target.champion_reason}")
+            table = forecast_lines(target.champion_forecast(), rows=6)
+            if table:
+                lines += ["", *table]
         if outcome.flags:
             lines.append(
                 f"\n{len(outcome.flags)} anomaly flag(s); newest: {outcome.flags[-1].reason}"
@@ -93,21 +137,31 @@ def run_summary(
     published: dict[str, str],
     report: str | None,
 ) -> dict[str, Any]:
-    """What a run returns (the flow's result, the CLI's table): its status, per series the
-    champion, why, and what failed; what was recorded and published; where the report is."""
+    """What a run returns (the flow's result, the CLI's table): its status, per series and
+    target the champion, why, and what failed; what was recorded and published; where the
+    report is."""
     return {
         "run_id": results.run_id,
         "status": results.status,
         "series": {
             s.id: {
-                "champion": s.champion,
-                "reason": s.champion_reason,
                 "error": s.error,
-                "model_failures": "; ".join(f"{m}: {e}" for m, e in s.model_failures.items())
-                or None,  # e.g. a training timeout
+                "targets": {
+                    t.target: {
+                        "champion": t.champion,
+                        "reason": t.champion_reason,
+                        "error": t.error,
+                        "model_failures": "; ".join(
+                            f"{m}: {e}" for m, e in t.model_failures.items()
+                        )
+                        or None,  # e.g. a training timeout
+                    }
+                    for t in s.targets.values()
+                },
             }
             for s in results.series
         },
+        "problems": results.problems(),
         "published": published,
         "recorded": recorded,
         "report": report,

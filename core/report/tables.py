@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from candlecast.core.report.timefmt import show
-from candlecast.core.results import RunResults, SeriesOutcome
+from candlecast.core.results import RunResults, SeriesOutcome, TargetOutcome
 from candlecast.core.storage.engine import redact_url
 
 # (leaderboard column, header, significant digits or None for an integer)
@@ -24,18 +24,17 @@ LEADERBOARD_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("smape", "sMAPE %", 4),
     ("directional_accuracy", "direction", 3),
     ("coverage_80", "coverage 80%", 3),
+    ("winkler_80", "interval score 80%", 4),
     ("coverage_95", "coverage 95%", 3),
+    ("winkler_95", "interval score 95%", 4),
     ("n", "n", None),
 )
 QUALITY_LABELS = {
     "gaps": "gaps",
     "fetch": "fetch",
     "rejected": "rejected candles",
-    "model_failures": "model failures",
-    "interval_notes": "intervals",
     "anomalies": "anomaly detection",
     "decomposition": "decomposition",
-    "failed_stage": "failed at",
 }
 
 
@@ -76,12 +75,13 @@ def _text(value: Any) -> str:
     return f"<td>{escape('–' if value is None else str(value))}</td>"
 
 
-def leaderboard_table(outcome: SeriesOutcome) -> str:
-    """Every model's backtest scores, best MASE first, the champion highlighted and the
-    baselines marked."""
+def leaderboard_table(outcome: TargetOutcome) -> str:
+    """Every model's backtest scores on one target, best MASE first, the champion highlighted
+    and the baselines marked. Coverage and interval scores are sequential: each origin's band
+    calibrated only on the origins before it, as a scheduled run publishes them."""
     board = outcome.leaderboard
     if board is None or board.empty:
-        return '<p class="muted">No backtest leaderboard for this series.</p>'
+        return f'<p class="muted">No backtest leaderboard for {escape(outcome.target)}.</p>'
     board = board.reset_index() if "model" not in board.columns else board
     if "mase" in board.columns:
         board = board.sort_values("mase", kind="stable", na_position="last")
@@ -98,15 +98,15 @@ def leaderboard_table(outcome: SeriesOutcome) -> str:
             [f'<td class="num">{rank}</td>', f"<td>{label}</td>", _text(family)]
             + [_num(record.get(column), digits) for column, _, digits in columns]
         )
-        classes.append("champion" if champion else "baseline" if family != "network" else "")
+        learned = family in ("network", "combination")
+        classes.append("champion" if champion else "" if learned else "baseline")
     headers = ["#", "model", "family", *(header for _, header, _ in columns)]
     return table(headers, rows, classes)
 
 
-def forecast_table(outcome: SeriesOutcome) -> str:
-    """The champion's forecast, step by step, with its intervals."""
-    model = outcome.models.get(outcome.champion) if outcome.champion else None
-    frame = model.forecast if model is not None else None
+def forecast_table(outcome: TargetOutcome) -> str:
+    """The champion's forecast of one target, step by step, with its intervals."""
+    frame = outcome.champion_forecast()
     if frame is None or frame.empty:
         return '<p class="muted">No published forecast.</p>'
     rows = []
@@ -160,10 +160,15 @@ def quality_items(outcome: SeriesOutcome) -> list[tuple[str, str]]:
         if value in (None, ""):
             continue
         items.append((QUALITY_LABELS.get(key, key.replace("_", " ")), str(value)))
-    for name, model in sorted(outcome.models.items()):
-        note = model.error or model.note
-        if note:
-            items.append((f"model {name}", ("failed: " if model.error else "") + note))
+    for target in outcome.targets.values():
+        if target.error:
+            items.append((f"{target.target}", f"failed: {target.error}"))
+        items += [(f"{target.target} intervals", note) for note in target.notes]
+        for name, model in sorted(target.models.items()):
+            note = model.error or model.note
+            if note:
+                label = f"{target.target} model {name}"
+                items.append((label, ("failed: " if model.error else "") + note))
     return items
 
 

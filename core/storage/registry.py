@@ -25,6 +25,7 @@ models = sa.Table(
     metadata,
     sa.Column("model_id", sa.String(64), primary_key=True),
     sa.Column("series", sa.String(200), nullable=False, index=True),
+    sa.Column("target", sa.String(32), nullable=False, server_default="close"),
     sa.Column("model", sa.String(100), nullable=False),
     sa.Column("cell", sa.String(100), nullable=False),
     sa.Column("head", sa.String(20), nullable=False),
@@ -64,6 +65,7 @@ class ModelRecord:
     created_at: pd.Timestamp
     status: str = "active"
     note: str | None = None
+    target: str = "close"  # what the model forecasts (close, volume, ...)
 
     def to_row(self) -> dict[str, Any]:
         row = {k: getattr(self, k) for k in (c.name for c in models.columns)}
@@ -94,11 +96,16 @@ class ModelRegistry:
         with self.engine.begin() as conn:
             upsert_rows(conn, models, [record.to_row()], ["model_id"])
 
-    def latest(self, series: str, model: str) -> ModelRecord | None:
-        """The newest active model of `model` for `series`."""
+    def latest(self, series: str, model: str, target: str = "close") -> ModelRecord | None:
+        """The newest active model of `model` forecasting `target` for `series`."""
         query = (
             sa.select(models)
-            .where(models.c.series == series, models.c.model == model, models.c.status == "active")
+            .where(
+                models.c.series == series,
+                models.c.target == target,
+                models.c.model == model,
+                models.c.status == "active",
+            )
             .order_by(models.c.created_at.desc())
             .limit(1)
         )

@@ -1,8 +1,9 @@
 """Runs and what they produced: forecasts (with interval bounds) and backtest metrics.
 
-Natural keys make re-running safe: a forecast is (series, model, issued_at, step), so the same
-data forecast twice updates the same rows instead of adding new ones. `record_run` writes one
-run's rows in one transaction: a failure leaves no partial rows of that run.
+Natural keys make re-running safe: a forecast is (series, target, model, issued_at, step), so
+the same data forecast twice updates the same rows instead of adding new ones, and a re-run at
+the same origin with fewer models removes the rows of the models it no longer forecasts with.
+`record` writes one run's rows in one transaction: a failure leaves no partial rows of that run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from candlecast.core.market.candles import as_utc
-from candlecast.core.results import RunResults
+from candlecast.core.results import RunResults, TargetOutcome
 from candlecast.core.storage.schema import metadata
 from candlecast.core.storage.upsert import upsert_rows
 
@@ -38,6 +39,7 @@ forecasts = sa.Table(
     "forecasts",
     metadata,
     sa.Column("series", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(32), primary_key=True),
     sa.Column("model", sa.String(100), primary_key=True),
     sa.Column("issued_at", TS, primary_key=True),
     sa.Column("step", sa.Integer, primary_key=True),
@@ -53,6 +55,7 @@ forecast_intervals = sa.Table(
     "forecast_intervals",
     metadata,
     sa.Column("series", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(32), primary_key=True),
     sa.Column("model", sa.String(100), primary_key=True),
     sa.Column("issued_at", TS, primary_key=True),
     sa.Column("step", sa.Integer, primary_key=True),
@@ -66,12 +69,16 @@ backtest_metrics = sa.Table(
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("series", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(32), primary_key=True),
     sa.Column("model", sa.String(100), primary_key=True),
     sa.Column("metric", sa.String(40), primary_key=True),
     sa.Column("value", sa.Float),
 )
 
 TABLES = (runs, forecasts, forecast_intervals, backtest_metrics)
+FORECAST_KEY = ["series", "target", "model", "issued_at", "step"]
+INTERVAL_KEY = [*FORECAST_KEY, "level"]
+METRIC_KEY = ["run_id", "series", "target", "model", "metric"]
 
 
 def _ts(value: Any) -> Any:
@@ -91,36 +98,40 @@ def forecast_rows(results: RunResults) -> tuple[list[dict[str, Any]], list[dict[
     """(point rows, interval rows) of a run, ready for the tables above."""
     points, intervals = [], []
     for outcome in results.series:
-        for model in outcome.models.values():
-            frame = model.forecast
-            if frame is None or frame.empty:
-                continue
-            levels = sorted(int(c.split("_")[1]) for c in frame.columns if c.startswith("lower_"))
-            for row in frame.itertuples(index=False):
-                key = {
-                    "series": outcome.id,
-                    "model": model.model,
-                    "issued_at": _ts(outcome.origin),
-                    "step": int(row.step),
-                }
-                points.append(
-                    key
-                    | {
-                        "target_time": _ts(row.target_time),
-                        "value": float(row.value),
-                        "family": model.family,
-                        "champion": model.model == outcome.champion,
-                        "model_version": model.version,
-                        "run_id": results.run_id,
-                    }
+        for target in outcome.targets.values():
+            for model in target.models.values():
+                frame = model.forecast
+                if frame is None or frame.empty:
+                    continue
+                levels = sorted(
+                    int(c.split("_")[1]) for c in frame.columns if c.startswith("lower_")
                 )
-                for pct in levels:
-                    lower, upper = getattr(row, f"lower_{pct}"), getattr(row, f"upper_{pct}")
-                    if _float(lower) is None or _float(upper) is None:
-                        continue
-                    intervals.append(
-                        key | {"level": pct / 100, "lower": float(lower), "upper": float(upper)}
+                for row in frame.itertuples(index=False):
+                    key = {
+                        "series": outcome.id,
+                        "target": target.target,
+                        "model": model.model,
+                        "issued_at": _ts(outcome.origin),
+                        "step": int(row.step),
+                    }
+                    points.append(
+                        key
+                        | {
+                            "target_time": _ts(row.target_time),
+                            "value": float(row.value),
+                            "family": model.family,
+                            "champion": model.model == target.champion,
+                            "model_version": model.version,
+                            "run_id": results.run_id,
+                        }
                     )
+                    for pct in levels:
+                        lower, upper = getattr(row, f"lower_{pct}"), getattr(row, f"upper_{pct}")
+                        if _float(lower) is None or _float(upper) is None:
+                            continue
+                        intervals.append(
+                            key | {"level": pct / 100, "lower": float(lower), "upper": float(upper)}
+                        )
     return points, intervals
 
 
@@ -129,7 +140,9 @@ def metric_rows(results: RunResults) -> list[dict[str, Any]]:
     rows = []
     if board.empty:
         return rows
-    numeric = [c for c in board.columns if c not in ("run_id", "series", "model", "family")]
+    numeric = [
+        c for c in board.columns if c not in ("run_id", "series", "target", "model", "family")
+    ]
     for record in board.to_dict("records"):
         for metric in numeric:
             value = record.get(metric)
@@ -140,6 +153,7 @@ def metric_rows(results: RunResults) -> list[dict[str, Any]]:
                     {
                         "run_id": results.run_id,
                         "series": record["series"],
+                        "target": record["target"],
                         "model": record["model"],
                         "metric": metric,
                         "value": _float(value),
@@ -162,38 +176,49 @@ def _decomposition_facts(decomposition: Any) -> dict[str, Any] | None:
     }
 
 
+def _target_summary(target: TargetOutcome) -> dict[str, Any]:
+    return {
+        "champion": target.champion,
+        "champion_reason": target.champion_reason,
+        "models": sorted(target.models),
+        "model_details": {
+            name: {
+                "family": m.family,
+                "version": m.version,
+                "trained": m.trained,
+                "fit_seconds": m.fit_seconds,
+                "epochs": m.epochs,
+                "note": m.note,
+                "error": m.error,
+            }
+            for name, m in sorted(target.models.items())
+        },
+        "notes": list(target.notes),
+        "error": target.error,
+    }
+
+
 def run_row(results: RunResults) -> dict[str, Any]:
+    # what the report rebuilds from the database needs beyond the other tables
     summary = {
         "series": [
             {
                 "id": s.id,
-                "champion": s.champion,
-                "champion_reason": s.champion_reason,
                 "origin": str(s.origin) if s.origin is not None else None,
-                "models": sorted(s.models),
-                # what the report rebuilds from the database needs beyond the other tables
-                "target": s.target,
-                "model_details": {
-                    name: {
-                        "family": m.family,
-                        "version": m.version,
-                        "trained": m.trained,
-                        "fit_seconds": m.fit_seconds,
-                        "epochs": m.epochs,
-                        "note": m.note,
-                        "error": m.error,
-                    }
-                    for name, m in sorted(s.models.items())
-                },
+                "targets": {name: _target_summary(t) for name, t in s.targets.items()},
                 "decomposition": _decomposition_facts(s.decomposition),
                 "flags": len(s.flags),
+                "detector_failures": s.detector_failures,
                 "quality": s.quality,
                 "timings": s.timings,
+                "failed_stage": s.failed_stage,
                 "error": s.error,
             }
             for s in results.series
         ],
         "timings": results.timings,
+        "problems": results.problems(),
+        "publish_failures": results.publish_failures,
     }
     return {
         "run_id": results.run_id,
@@ -205,6 +230,36 @@ def run_row(results: RunResults) -> dict[str, Any]:
         "versions": json.dumps(results.versions, sort_keys=True),
         "summary": json.dumps(summary, sort_keys=True, default=str),
     }
+
+
+def _drop_models_not_forecast(conn: sa.Connection, results: RunResults) -> int:
+    """A re-run at the same origin that forecast with fewer models (a cell removed, a model
+    failed this time) leaves no rows of the others beside its own: they are deleted for every
+    (series, target, origin) this run forecast. Returns how many forecast rows went."""
+    dropped = 0
+    for outcome in results.series:
+        if outcome.origin is None:
+            continue
+        for target in outcome.targets.values():
+            kept = [
+                m.model
+                for m in target.models.values()
+                if m.forecast is not None and not m.forecast.empty
+            ]
+            if not kept:
+                continue
+            for table in (forecast_intervals, forecasts):
+                gone = conn.execute(
+                    sa.delete(table).where(
+                        table.c.series == outcome.id,
+                        table.c.target == target.target,
+                        table.c.issued_at == _ts(outcome.origin),
+                        table.c.model.not_in(kept),
+                    )
+                )
+                if table is forecasts:
+                    dropped += gone.rowcount or 0
+    return dropped
 
 
 class RunStore:
@@ -221,20 +276,13 @@ class RunStore:
 
         def write(c: sa.Connection) -> dict[str, int]:
             upsert_rows(c, runs, [run_row(results)], ["run_id"])
-            return {
-                "forecasts": upsert_rows(
-                    c, forecasts, points, ["series", "model", "issued_at", "step"]
-                ),
-                "intervals": upsert_rows(
-                    c,
-                    forecast_intervals,
-                    intervals,
-                    ["series", "model", "issued_at", "step", "level"],
-                ),
-                "metrics": upsert_rows(
-                    c, backtest_metrics, metrics_, ["run_id", "series", "model", "metric"]
-                ),
+            dropped = _drop_models_not_forecast(c, results)
+            counts = {
+                "forecasts": upsert_rows(c, forecasts, points, FORECAST_KEY),
+                "intervals": upsert_rows(c, forecast_intervals, intervals, INTERVAL_KEY),
+                "metrics": upsert_rows(c, backtest_metrics, metrics_, METRIC_KEY),
             }
+            return counts | ({"dropped_forecasts": dropped} if dropped else {})
 
         if conn is not None:
             return write(conn)
@@ -262,21 +310,45 @@ class RunStore:
             out[key] = json.loads(out[key])
         return out
 
+    def set_status(self, results: RunResults) -> None:
+        """A recorded run's status after the fact (a publisher failed once it was recorded),
+        with what went wrong in its summary."""
+        run_id = results.run_id
+        with self.engine.begin() as conn:
+            summary = conn.execute(sa.select(runs.c.summary).where(runs.c.run_id == run_id))
+            current = json.loads(summary.scalar() or "{}")
+            current["problems"] = results.problems()
+            current["publish_failures"] = results.publish_failures
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(
+                    status=results.status,
+                    summary=json.dumps(current, sort_keys=True, default=str),
+                )
+            )
+
     def latest_run_id(self) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(
                 sa.select(runs.c.run_id).order_by(runs.c.started.desc()).limit(1)
             ).scalar()
 
-    def forecasts_for(self, series: str, since: pd.Timestamp | None = None) -> pd.DataFrame:
-        """Published (champion) forecasts of a series with their intervals, wide format:
-        target_time, issued_at, step, value, lower_<pct>, upper_<pct>."""
+    def forecasts_for(
+        self, series: str, since: pd.Timestamp | None = None, target: str = "close"
+    ) -> pd.DataFrame:
+        """Published (champion) forecasts of one target of a series with their intervals, wide
+        format: target_time, issued_at, step, value, lower_<pct>, upper_<pct>."""
         query = sa.select(forecasts).where(
-            forecasts.c.series == series, forecasts.c.champion.is_(True)
+            forecasts.c.series == series,
+            forecasts.c.target == target,
+            forecasts.c.champion.is_(True),
         )
         if since is not None:
             query = query.where(forecasts.c.target_time > _ts(since))
-        iv = sa.select(forecast_intervals).where(forecast_intervals.c.series == series)
+        iv = sa.select(forecast_intervals).where(
+            forecast_intervals.c.series == series, forecast_intervals.c.target == target
+        )
         with self.engine.connect() as conn:
             points = pd.DataFrame(conn.execute(query).mappings().all())
             bounds = pd.DataFrame(conn.execute(iv).mappings().all())

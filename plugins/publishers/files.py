@@ -134,7 +134,7 @@ class FilesPublisher:
                 "status": results.status,
                 "started": results.started.isoformat(),
                 "series": {
-                    s.id: {"champion": s.champion, "origin": _origin_text(s), "error": s.error}
+                    s.id: {"champions": _champions(s), "origin": _origin_text(s), "error": s.error}
                     for s in results.series
                 },
                 "files": files,
@@ -182,13 +182,18 @@ class FilesPublisher:
                 "run_id": run_id,
                 "series": outcome.id,
                 "origin": _origin_text(outcome),
-                "champion": outcome.champion,
+                "champions": _champions(outcome),
                 "files": files,
             }
             manifest_tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         for stem in parts:  # a format no longer configured must not show stale data
             for fmt in set(FORMATS) - set(formats):
                 (folder / f"{stem}.{fmt}").unlink(missing_ok=True)
+
+
+def _champions(outcome: SeriesOutcome) -> dict[str, str | None]:
+    """target -> its champion (None where the target failed)."""
+    return {name: t.champion for name, t in outcome.targets.items()}
 
 
 @hookimpl

@@ -293,7 +293,11 @@ def _train(
 ) -> NetworkForecaster:
     cell_config = CellConfig(name=cell.name, units=settings.units, params=params)
     model = ModelConfig(
-        cells=[cell_config], head=head, window=settings.window, horizon=settings.horizon
+        cells=[cell_config],
+        head=head,
+        window=settings.window,
+        horizon=settings.horizon,
+        targets=["close"],
     )
     training = TrainingConfig(
         epochs=settings.epochs, batch_size=settings.batch_size, patience=1, seed=seed

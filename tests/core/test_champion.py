@@ -15,9 +15,10 @@ from candlecast.core.evaluation.baselines import (
     NaiveForecaster,
     SeasonalNaiveForecaster,
 )
-from candlecast.core.evaluation.champion import ChampionRule, choose_champion, leaderboard
+from candlecast.core.evaluation.champion import ChampionRule, choose_champion
 from candlecast.core.evaluation.folds import FoldSpec
-from candlecast.core.evaluation.intervals import calibrate
+from candlecast.core.evaluation.intervals import apply, calibrate, sequential_bands
+from candlecast.core.evaluation.leaderboard import leaderboard
 from candlecast.core.evaluation.metrics import mae, naive_scale
 from tests.fixtures.series import make_candles
 
@@ -124,14 +125,21 @@ def test_leaderboard_numbers() -> None:
     assert board.at["naive", "directional_accuracy"] == 0.0  # naive never calls a direction
     assert board.at["naive", "n"] == 40 * 24
     assert list(board.index) == list(board.sort_values("mase").index)
-    for column in ("coverage_80", "width_80", "coverage_95", "width_95", "fit_seconds"):
+    for column in ("coverage_80", "width_80", "winkler_80", "coverage_95", "winkler_95"):
         assert column in board.columns
-    # leave-one-origin-out intervals on 40 origins: coverage near nominal, 95% wider than 80%
-    assert 0.6 < board.at["naive", "coverage_80"] < 0.95
-    assert board.at["naive", "width_95"] > board.at["naive", "width_80"]
+    # sequential intervals (each origin calibrated on the complete ones before it): of 40
+    # origins a day apart, the last 31 get 80% bands (9 earlier ones needed), only the last one
+    # a 95% band (39 needed)
+    lower, upper = sequential_bands(naive, (0.8, 0.95), "absolute")[0.8]
+    banded = np.isfinite(lower).all(axis=1)
+    assert banded.sum() == 31 and not banded[:9].any()
+    inside = (naive.actuals >= lower) & (naive.actuals <= upper)
+    assert board.at["naive", "coverage_80"] == pytest.approx(inside[banded].mean())
+    assert board.at["naive", "winkler_80"] > board.at["naive", "width_80"]
+    assert np.isfinite(board.at["naive", "coverage_95"])
 
 
-def test_leaderboard_measures_a_given_calibration_out_of_sample() -> None:
+def test_leaderboard_measures_given_bands_and_scores_them() -> None:
     frame = make_candles(1500, seed=10)
     y = frame["close"]
     spec = FoldSpec(folds=20, step=24, horizon=24, min_train=100)
@@ -139,16 +147,16 @@ def test_leaderboard_measures_a_given_calibration_out_of_sample() -> None:
     later = backtest_many({"naive": lambda: NaiveForecaster(24)}, frame, y, spec)
     assert later["naive"].origins[0] > 700  # measured on data the calibration never saw
     calibration = calibrate(early, levels=(0.8,))
-    board = leaderboard(later, scale=1.0, levels=(0.8,), calibrations={"naive": calibration})
+    bands = {"naive": apply(calibration, later["naive"].forecasts)}
+    board = leaderboard(later, scale=1.0, levels=(0.8,), bands=bands)
 
-    lower = later["naive"].forecasts + calibration.offsets(0.8)[0]
-    upper = later["naive"].forecasts + calibration.offsets(0.8)[1]
+    lower, upper = bands["naive"][0.8]
     actual = later["naive"].actuals
     inside = ((actual >= lower) & (actual <= upper)).mean()
     assert board.at["naive", "coverage_80"] == pytest.approx(inside)
+    miss = np.maximum(lower - actual, 0) + np.maximum(actual - upper, 0)
+    assert board.at["naive", "winkler_80"] == pytest.approx((upper - lower + 10 * miss).mean())
     assert "coverage_95" not in board.columns
-    with pytest.raises(ConfigError, match=r"has levels 0\.8; the leaderboard asks for 0\.95 too"):
-        leaderboard(later, scale=1.0, calibrations={"naive": calibration})
 
 
 def test_leaderboard_refuses_results_from_different_folds() -> None:

@@ -24,8 +24,14 @@ def test_defaults_are_the_documented_ones():
     config = Config()
     assert [c.name for c in config.model.cells] == ["simple", "lstm", "gru", "bidirectional"]
     assert config.source.name == "ccxt" and config.source.symbols == ["BTC/USDT"]
-    assert config.model.resolved_transform == "log_return"
-    assert build_config({"model": {"target": "volume"}}).model.resolved_transform == "log1p"
+    assert config.model.targets == ["close", "volume"]
+    assert config.model.transform_for("close") == "log_return"
+    assert config.model.transform_for("volume") == config.model.transform_for("range") == "log1p"
+    assert config.model.for_target("volume").resolved_transform == "log1p"
+    # the older one-target spelling still reads
+    assert build_config({"model": {"target": "volume"}}).model.targets == ["volume"]
+    assert config.backtest.combine == 3 and config.backtest.intervals == "normalised"
+    assert "garch" in config.backtest.baselines
     assert config.storage.resolved_database_url.endswith("candlecast-data/candlecast.db")
 
 

@@ -64,13 +64,12 @@ def test_global_candidates_and_scope_choice(builtin_cells, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}").create()
     plan = SeriesPlan.from_config(config)
     prepared = {
-        sid: prepare_series(frame, SeriesKey.parse(sid), plan, config.model.target)
-        for sid, frame in _universe().items()
+        sid: prepare_series(frame, SeriesKey.parse(sid), plan) for sid, frame in _universe().items()
     }
     spec = plan.folds
     now = pd.Timestamp("2024-02-01", tz="UTC")
     out = global_candidates(
-        prepared, config.model.cells[0], builtin_cells, config, store.registry, spec, now
+        prepared, "close", config.model.cells[0], builtin_cells, config, store.registry, spec, now
     )
     assert set(out) == set(prepared)
     candidate, outcome = out["x:A/USDT:1h"]
@@ -80,6 +79,7 @@ def test_global_candidates_and_scope_choice(builtin_cells, tmp_path):
     # a forecast-only run reuses it: no second registration
     again = global_candidates(
         prepared,
+        "close",
         config.model.cells[0],
         builtin_cells,
         config,
@@ -94,8 +94,8 @@ def test_global_candidates_and_scope_choice(builtin_cells, tmp_path):
 
     boards = {}
     for sid, item in prepared.items():
-        candidates = baseline_candidates(item, config, spec) | {"gru@global": out[sid][0]}
-        boards[sid] = evaluate(item, candidates, config).board
+        candidates = baseline_candidates(item, "close", config, spec) | {"gru@global": out[sid][0]}
+        boards[sid] = evaluate(item, "close", candidates, config, plan).board
     excluded, reason = choose_scope(boards)
     assert excluded == frozenset() and "only one scope" in reason
     fake = {

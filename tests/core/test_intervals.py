@@ -15,11 +15,10 @@ from candlecast.core.evaluation.intervals import (
     apply,
     calibrate,
     calibrate_scores,
-    cross_conformal_bands,
     min_residuals,
     nonconformity,
     realised_coverage,
-    rolling_bands,
+    sequential_bands,
 )
 from tests.fixtures.series import make_candles
 
@@ -153,25 +152,50 @@ def test_realised_coverage_by_hand() -> None:
     assert row["mean_width"] == pytest.approx(1.0)
 
 
-def test_cross_conformal_matches_leaving_each_origin_out_by_brute_force() -> None:
+def test_sequential_bands_match_calibrating_on_the_complete_earlier_origins() -> None:
+    """Origin i's band: calibrated on the origins whose whole horizon had passed by i (here
+    step 1, horizon 3: origins up to i - 3), never on its own residuals."""
     rng = np.random.default_rng(4)
-    n, horizon = 30, 3
+    n, horizon = 60, 3
     forecasts = rng.normal(size=(n, horizon))
     actuals = forecasts + rng.standard_t(3, size=(n, horizon))
     mask = np.ones((n, horizon), dtype=bool)
-    mask[7, 1] = False
     result = _result(forecasts, actuals, mask)
 
-    bands = cross_conformal_bands(result, levels=(0.8,), mode="absolute")
-    lower, upper = bands[0.8]
+    lower, upper = sequential_bands(result, levels=(0.8,), mode="absolute")[0.8]
     scores = nonconformity(forecasts, actuals, "absolute", mask)
+    needed = min_residuals(0.8)
     for i in range(n):
-        others = np.delete(scores, i, axis=0)
-        expected = apply(calibrate_scores(others, levels=(0.8,)), forecasts[i])[0.8]
-        counted = mask[i]
-        np.testing.assert_allclose(lower[i][counted], expected[0][counted])
-        np.testing.assert_allclose(upper[i][counted], expected[1][counted])
-    assert np.isnan(lower[7, 1])
+        known = scores[: max(0, i - horizon + 1)]
+        if len(known) < needed:
+            assert np.isnan(lower[i]).all()
+            continue
+        expected = apply(calibrate_scores(known, levels=(0.8,)), forecasts[i])[0.8]
+        np.testing.assert_allclose(lower[i], expected[0])
+        np.testing.assert_allclose(upper[i], expected[1])
+    window = sequential_bands(result, levels=(0.8,), mode="absolute", window=needed)[0.8]
+    expected = apply(
+        calibrate_scores(scores[50 - horizon + 1 - needed : 50 - horizon + 1], (0.8,)),
+        forecasts[50],
+    )
+    np.testing.assert_allclose(window[0][50], expected[0.8][0])
+
+
+def test_normalised_bands_scale_with_the_volatility_at_the_origin() -> None:
+    rng = np.random.default_rng(5)
+    n, horizon = 80, 2
+    scale = np.where(np.arange(n) < 40, 1.0, 3.0)
+    forecasts = np.zeros((n, horizon))
+    actuals = rng.normal(size=(n, horizon)) * scale[:, None]
+    result = _result(forecasts, actuals, np.ones((n, horizon), dtype=bool))
+    calibration = calibrate(result, levels=(0.8,), mode="absolute", scale=scale)
+    assert calibration.normalised
+    calm = apply(calibration, np.zeros(horizon), 1.0)[0.8]
+    wild = apply(calibration, np.zeros(horizon), 3.0)[0.8]
+    np.testing.assert_allclose(wild[1] - wild[0], 3 * (calm[1] - calm[0]))
+    with pytest.raises(DataError, match="volatility-normalised: give the volatility"):
+        apply(calibration, np.zeros(horizon))
+    assert IntervalCalibration.from_dict(calibration.to_dict()).normalised
 
 
 def test_calibration_round_trips_through_a_dict() -> None:
@@ -205,7 +229,7 @@ def _result(forecasts: np.ndarray, actuals: np.ndarray, mask: np.ndarray) -> Bac
     )
 
 
-def test_rolling_bands_use_only_origins_whose_actuals_are_complete() -> None:
+def test_sequential_bands_use_only_origins_whose_actuals_are_complete() -> None:
     """Each origin's interval is calibrated on earlier, complete origins only: changing the
     actuals of an origin's own horizon (or later) never moves its interval."""
     rng = np.random.default_rng(3)
@@ -219,7 +243,7 @@ def test_rolling_bands_use_only_origins_whose_actuals_are_complete() -> None:
         FoldSpec.holdout(test=300, step=6, horizon=6, min_train=48),
     )
     result = backtest(lambda: NaiveForecaster(6), frame, y, spec)
-    bands = rolling_bands(history, result, (0.8,), "relative", window=40)
+    bands = sequential_bands(result, (0.8,), "relative", window=40, history=history)
     lower, upper = bands[0.8]
     assert lower.shape == result.forecasts.shape and np.isfinite(lower).all()
     i = 20
@@ -227,6 +251,6 @@ def test_rolling_bands_use_only_origins_whose_actuals_are_complete() -> None:
     later = result.origins[i] + 1
     shaken.iloc[later:, :4] *= np.exp(rng.normal(0, 0.2, (len(frame) - later, 1)))
     result2 = backtest(lambda: NaiveForecaster(6), shaken, shaken["close"], spec)
-    lower2, upper2 = rolling_bands(history, result2, (0.8,), "relative", window=40)[0.8]
+    lower2, upper2 = sequential_bands(result2, (0.8,), "relative", window=40, history=history)[0.8]
     np.testing.assert_allclose(lower2[: i + 1], lower[: i + 1])
     np.testing.assert_allclose(upper2[: i + 1], upper[: i + 1])

@@ -68,7 +68,7 @@ def test_a_new_database_gets_every_table_at_the_head_revision(db_url):
     try:
         assert _tables(store.engine) == TABLES | {VERSION_TABLE}
         assert set(complete_metadata().tables) == TABLES
-        assert store.revision == head_revision() == "0001"
+        assert store.revision == head_revision() == "0002"
         with store.engine.connect() as conn:  # the migrated schema is what the stores declare
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
@@ -86,7 +86,7 @@ def test_create_twice_keeps_rows_and_the_revision(db_url):
         assert store.candles.count(KEY) == 30
         with store.engine.connect() as conn:
             versions = conn.execute(sa.text(f"select version_num from {VERSION_TABLE}")).all()
-        assert [v[0] for v in versions] == ["0001"]
+        assert [v[0] for v in versions] == ["0002"]
     finally:
         store.close()
 
@@ -102,7 +102,7 @@ def test_a_create_all_database_is_upgraded_in_place_keeping_its_rows(db_url):
 
     store = Store(db_url).create()
     try:
-        assert store.revision == "0001"
+        assert store.revision == "0002"
         assert store.candles.count(KEY) == 48
         assert store.candles.load(KEY)["close"].iloc[-1] == pytest.approx(
             make_candles(48)["close"].iloc[-1]
@@ -129,8 +129,8 @@ SECOND_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0099"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -148,18 +148,18 @@ def downgrade():
 '''
 
 
-def test_a_second_revision_upgrades_in_place_and_old_code_refuses_the_newer_database(
+def test_a_later_revision_upgrades_in_place_and_old_code_refuses_the_newer_database(
     db_url, tmp_path
 ):
     extra = tmp_path / "versions"
     extra.mkdir()
-    (extra / "0002_run_note.py").write_text(textwrap.dedent(SECOND_REVISION))
+    (extra / "0099_run_note.py").write_text(textwrap.dedent(SECOND_REVISION))
     store = Store(db_url).create()
     try:
         with store.engine.begin() as conn:
             conn.execute(runs.insert(), [_run_row("r1")])
-        assert head_revision([extra]) == "0002"
-        assert upgrade(store.engine, extra_locations=[extra]) == "0002"
+        assert head_revision([extra]) == "0099"
+        assert upgrade(store.engine, extra_locations=[extra]) == "0099"
         columns = {c["name"] for c in sa.inspect(store.engine).get_columns("runs")}
         assert "note" in columns
         assert "run_notes" in _tables(store.engine)
@@ -167,10 +167,10 @@ def test_a_second_revision_upgrades_in_place_and_old_code_refuses_the_newer_data
             row = conn.execute(sa.text("select run_id, status, note from runs")).one()
         assert tuple(row) == ("r1", "ok", None)
 
-        # the shipped scripts do not know 0002: a clear error, and the database is untouched
-        with pytest.raises(StorageError, match=r"revision '0002'.*newer candlecast"):
+        # the shipped scripts do not know 0099: a clear error, and the database is untouched
+        with pytest.raises(StorageError, match=r"revision '0099'.*newer candlecast"):
             Store(db_url).create()
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == "0099"
     finally:
         store.close()
 
@@ -198,7 +198,7 @@ def test_concurrent_creates_from_several_processes_all_succeed(db_url):
     for process in processes:
         process.join(timeout=120)
     outcomes = sorted(results.get(timeout=5) for _ in processes)
-    assert outcomes == ["0001"] * workers
+    assert outcomes == ["0002"] * workers
     engine = make_engine(db_url)
     try:
         assert _count(engine, VERSION_TABLE) == 1
@@ -215,3 +215,53 @@ def test_an_unreachable_database_names_it_without_the_password():
     assert "unreachable" in message
     assert "candle:***@127.0.0.1:9/nowhere" in message
     assert "s3cret-pw" not in message
+
+
+def test_a_database_of_the_one_target_release_upgrades_keeping_its_rows(db_url):
+    """Revision 0001 (one target per run): every row survives 0002, and takes its run's
+    target (close by default, volume where the run's configuration said so)."""
+    engine = make_engine(db_url)
+    try:
+        assert upgrade(engine, "0001") == "0001"
+        issued = pd.Timestamp("2024-01-02", tz="UTC").to_pydatetime()
+        with engine.begin() as conn:
+            conn.execute(runs.insert(), [_run_row("r-close"), _run_row("r-volume")])
+            conn.execute(
+                sa.text("update runs set config = :config where run_id = 'r-volume'"),
+                {"config": '{"model": {"target": "volume"}}'},
+            )
+            for run_id, series in (("r-close", "x:A/B:1h"), ("r-volume", "x:C/D:1h")):
+                conn.execute(
+                    sa.text(
+                        "insert into forecasts (series, model, issued_at, step, target_time, "
+                        "value, family, champion, model_version, run_id) values (:s, 'naive', "
+                        ":t, 1, :t, 1.5, 'baseline', true, null, :r)"
+                    ),
+                    {"s": series, "t": issued, "r": run_id},
+                )
+                conn.execute(
+                    sa.text(
+                        "insert into forecast_intervals (series, model, issued_at, step, level, "
+                        "lower, upper) values (:s, 'naive', :t, 1, 0.8, 1.0, 2.0)"
+                    ),
+                    {"s": series, "t": issued},
+                )
+                conn.execute(
+                    sa.text(
+                        "insert into backtest_metrics (run_id, series, model, metric, value) "
+                        "values (:r, :s, 'naive', 'mase', 1.0)"
+                    ),
+                    {"s": series, "r": run_id},
+                )
+        assert upgrade(engine) == head_revision() == "0002"
+        with engine.connect() as conn:
+            for table in ("forecasts", "forecast_intervals", "backtest_metrics"):
+                rows = conn.execute(sa.text(f"select series, target from {table}")).all()
+                assert sorted(rows) == [("x:A/B:1h", "close"), ("x:C/D:1h", "volume")], table
+        # the new key lets both targets of one series stand side by side
+        store = Store(db_url).create()
+        assert store.runs.forecasts_for("x:C/D:1h", target="volume")["value"].tolist() == [1.5]
+        assert store.runs.forecasts_for("x:C/D:1h").empty  # its close was never forecast
+        store.close()
+    finally:
+        engine.dispose()

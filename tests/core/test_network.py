@@ -60,7 +60,7 @@ def test_volume_target_with_extra_features(builtin_cells):
         builtin_cells,
         "lstm",
         "seq2vec2seq",
-        target="volume",
+        targets=["volume"],
         features=["calendar", "volume", "trend", "range"],
     )
     assert network.transform.name == "log1p"
@@ -124,7 +124,7 @@ def test_seasonal_lags_are_known_at_the_origin(builtin_cells):
     frame = make_candles(400)
     y = target_series(frame, "volume")
     network = _network(
-        builtin_cells, "gru", "seq2vec", target="volume", features=["calendar", "seasonal"]
+        builtin_cells, "gru", "seq2vec", targets=["volume"], features=["calendar", "seasonal"]
     )
     assert network.lag_periods == [24, 168] and network.known == 4 + 2
     network.fit(frame.iloc[:380], y.iloc[:380])

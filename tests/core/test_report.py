@@ -26,6 +26,7 @@ from candlecast.core.report import (
 from candlecast.core.report.assets import plotly_js
 from candlecast.core.report.charts import decomposition_figure, price_figure
 from candlecast.core.report.tables import leaderboard_table, quality_items
+from candlecast.core.results import TargetOutcome
 from candlecast.core.storage.runs import run_row
 from candlecast.core.storage.store import Store
 from tests.fixtures.results import HORIZON, KEY, MODELS, make_outcome, make_results
@@ -33,7 +34,7 @@ from tests.fixtures.results import HORIZON, KEY, MODELS, make_outcome, make_resu
 
 @pytest.fixture(scope="module")
 def outcome():
-    return make_outcome(decomposition=True)
+    return make_outcome(decomposition=True, targets=("close", "volume"))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,8 @@ def _naive(times) -> list[pd.Timestamp]:
 def test_the_page_is_self_contained_with_plotly_embedded_once(html):
     assert html.startswith("<!DOCTYPE html>")
     assert html.count(plotly_js()[:500]) == 1
-    assert len(re.findall(r"<script[ >]", html)) == 1 + 2  # plotly.js and two charts
+    # plotly.js, a chart per target (close, volume) and the decomposition
+    assert len(re.findall(r"<script[ >]", html)) == 1 + 3
     page = html.replace(plotly_js(), "")
     assert not re.search(r"<script[^>]*\bsrc=", page)
     assert not re.search(r"(src|href|url)[=(]\"?(https?:)?//", page)  # nothing from a network
@@ -67,8 +69,10 @@ def test_the_page_names_run_champion_reason_and_links_the_index(html):
     assert "lstm (MASE 0.90) beats naive (MASE 1.00)" in html
     assert 'href="index.html"' in html
     assert 'id="binance-btc-usdt-1h"' in html
-    assert 'id="price-binance-btc-usdt-1h"' in html
+    assert 'id="chart-binance-btc-usdt-1h-close"' in html
+    assert 'id="chart-binance-btc-usdt-1h-volume"' in html
     assert 'id="decomp-binance-btc-usdt-1h"' in html
+    assert "close: lstm, volume: lstm" in html  # the champions in the page's header
 
 
 def test_the_run_facts_show_versions_timings_and_a_redacted_config():
@@ -85,7 +89,7 @@ def test_the_run_facts_show_versions_timings_and_a_redacted_config():
 
 def test_text_from_the_data_is_escaped():
     outcome = make_outcome()
-    outcome.champion_reason = "<script>alert('reason')</script>"
+    outcome.targets["close"].champion_reason = "<script>alert('reason')</script>"
     outcome.quality["gaps"] = "<img src=x onerror=alert(1)>"
     page = render_run_report(make_results(series=(outcome,)))
     assert "<script>alert" not in page
@@ -96,20 +100,27 @@ def test_text_from_the_data_is_escaped():
 def test_a_failed_series_is_reported_without_charts():
     failed = make_outcome(KEY)
     failed.error = "fetch failed: HTTP 451"
-    failed.candles, failed.models, failed.leaderboard, failed.flags = None, {}, None, []
-    failed.champion = failed.champion_reason = None
+    failed.candles, failed.targets, failed.flags = None, {}, []
     page = render_run_report(make_results(series=(failed,)))
     assert "<b>Failed:</b> fetch failed: HTTP 451" in page
-    assert "price-binance-btc-usdt-1h" not in page
-    assert "No backtest leaderboard" in page
+    assert "chart-binance-btc-usdt-1h" not in page
     assert "No decomposition" in page
+
+
+def test_a_failed_target_is_reported_beside_the_others():
+    outcome = make_outcome(targets=("close", "volume"))
+    outcome.targets["volume"] = TargetOutcome("volume", error="volume: the baselines failed")
+    page = render_run_report(make_results(series=(outcome,)))
+    assert "<b>Failed:</b> volume: the baselines failed" in page
+    assert "No backtest leaderboard for volume" in page
+    assert 'id="chart-binance-btc-usdt-1h-close"' in page and "Champion: lstm." in page
 
 
 # --- charts ----------------------------------------------------------------------------------
 
 
 def test_price_chart_shows_14_days_every_model_faded_and_the_champion_with_bands(outcome):
-    figure = price_figure(outcome)
+    figure = price_figure(outcome, outcome.targets["close"])
     traces = _traces(figure)
     assert set(traces) == {
         "close (history)",
@@ -141,7 +152,7 @@ def test_price_chart_shows_14_days_every_model_faded_and_the_champion_with_bands
 
 
 def test_flags_are_marked_on_the_price_with_kind_score_threshold_and_reason(outcome):
-    flags = _traces(price_figure(outcome))["anomaly flag"]
+    flags = _traces(price_figure(outcome, outcome.targets["close"]))["anomaly flag"]
     times = [f.timestamp for f in outcome.flags]
     assert list(map(pd.Timestamp, flags.x)) == _naive(times)
     assert list(flags.y) == pytest.approx([outcome.candles.at[t, "close"] for t in times])
@@ -176,12 +187,22 @@ def test_decomposition_has_four_stacked_parts_in_readable_units(outcome):
     assert len(traces["anomaly flag"].x) == len(outcome.flags)
 
 
+def test_each_target_gets_its_own_chart_in_its_own_units(outcome):
+    figure = price_figure(outcome, outcome.targets["volume"], flags=False)
+    traces = _traces(figure)
+    assert "volume (history)" in traces and "anomaly flag" not in traces
+    assert list(traces["volume (history)"].y)[-1] == outcome.candles["volume"].iloc[-1]
+    assert figure.layout.yaxis.title.text == "volume (BTC)"
+    champion = traces["lstm forecast (champion)"]
+    assert list(champion.y)[1:] == pytest.approx([1003, 1004, 1005, 1006])
+
+
 def test_no_decomposition_no_figure():
     assert decomposition_figure(make_outcome()) is None
 
 
 def test_leaderboard_ranks_by_mase_and_highlights_the_champion(outcome):
-    table = leaderboard_table(outcome)
+    table = leaderboard_table(outcome.targets["close"])
     rows = re.findall(r"<tr( class=\"(\w+)\")?><td class=\"num\">(\d)</td><td>(\w+)", table)
     assert [(r[2], r[3], r[1]) for r in rows] == [
         ("1", "lstm", "champion"),
@@ -190,20 +211,20 @@ def test_leaderboard_ranks_by_mase_and_highlights_the_champion(outcome):
     ]
     assert '<span class="badge champion">champion</span>' in table
     assert '<td class="num">0.9</td>' in table  # lstm's MASE
-    assert "<th>coverage 80%</th>" in table
+    assert "<th>coverage 80%</th>" in table and "<th>interval score 80%</th>" in table
 
 
 def test_quality_notes_name_gaps_rejections_failures_and_model_notes():
     outcome = make_outcome()
-    outcome.quality["model_failures"] = "gru: out of memory"
-    outcome.quality["interval_notes"] = ["theta: no intervals (too few origins)"]
-    outcome.models["lstm"].error = "NaN loss"
+    outcome.quality["decomposition"] = "decomposition failed: too short"
+    outcome.targets["close"].notes = ["theta: no intervals (too few origins)"]
+    outcome.targets["close"].models["lstm"].error = "NaN loss"
     items = dict(quality_items(outcome))
     assert items["gaps"] == "2 candle(s) filled in 1 gap(s)"
     assert "rejected 3" in items["fetch"]
-    assert items["model failures"] == "gru: out of memory"
-    assert items["intervals"] == "theta: no intervals (too few origins)"
-    assert items["model lstm"] == "failed: NaN loss"
+    assert items["decomposition"] == "decomposition failed: too short"
+    assert items["close intervals"] == "theta: no intervals (too few origins)"
+    assert items["close model lstm"] == "failed: NaN loss"
 
 
 # --- index, files, artifacts -----------------------------------------------------------------
@@ -255,24 +276,26 @@ def test_a_run_id_that_is_not_a_file_name_is_refused(bad):
 @pytest.mark.parametrize(
     ("series", "key"),
     [
-        ("binance:BTC/USDT:1h", "candlecast-binance-btc-usdt-1h"),
-        ("kraken:XBT/EUR:PERP:4h", "candlecast-kraken-xbt-eur-perp-4h"),
-        ("ÉX:Ä/B__:1d", "candlecast-x-b-1d"),
+        ("binance:BTC/USDT:1h", "candlecast-binance-btc-usdt-1h-close"),
+        ("kraken:XBT/EUR:PERP:4h", "candlecast-kraken-xbt-eur-perp-4h-close"),
+        ("ÉX:Ä/B__:1d", "candlecast-x-b-1d-close"),
     ],
 )
 def test_series_artifact_keys_are_stable_lowercase_slugs(series, key):
-    assert series_artifact_key(series) == key
-    assert re.fullmatch(r"[a-z0-9-]+", series_artifact_key(series))
+    assert series_artifact_key(series, "close") == key
+    assert re.fullmatch(r"[a-z0-9-]+", series_artifact_key(series, "volume"))
+    assert series_artifact_key(series, "volume") == key.removesuffix("close") + "volume"
 
 
 def test_series_markdown_has_champion_forecast_leaderboard_and_flags(outcome):
-    text = series_markdown(make_results(series=(outcome,)), outcome, "file:///r.html")
-    assert text.startswith("# binance:BTC/USDT:1h")
+    text = series_markdown(make_results(series=(outcome,)), outcome, "volume", "file:///r.html")
+    assert text.startswith("# binance:BTC/USDT:1h volume")
     assert "Report: file:///r.html" in text
     assert "Champion **lstm**: lstm (MASE 0.90) beats naive (MASE 1.00)" in text
     assert len(re.findall(r"^\| \d \| 2024-01-26", text, re.M)) == HORIZON
     assert "| **lstm** | network | 0.9 |" in text
-    assert "2 anomaly flag(s)." in text
+    assert "| 1 | 2024-01-26 00:00 | 1,003.00 | 1,002.00 – 1,004.00 |" in text  # as prices
+    assert "2 anomaly flag(s) on binance:BTC/USDT:1h." in text
 
 
 # --- from the database alone -----------------------------------------------------------------
@@ -289,8 +312,9 @@ def _record(store: Store, results) -> None:
 def test_run_summary_keeps_what_the_report_needs(outcome):
     summary = json.loads(run_row(make_results(series=(outcome,)))["summary"])
     series = summary["series"][0]
-    assert series["target"] == "close"
-    assert series["model_details"]["lstm"] == {
+    assert set(series["targets"]) == {"close", "volume"}
+    assert series["targets"]["volume"]["champion"] == "lstm"
+    assert series["targets"]["close"]["model_details"]["lstm"] == {
         "family": "network",
         "version": "m-1",
         "trained": True,
@@ -318,20 +342,20 @@ def test_a_report_rebuilt_from_the_database_matches_the_run(db_url, outcome):
     )
     assert rebuilt.started == results.started and rebuilt.versions == results.versions
     got, want = rebuilt.series[0], results.series[0]
-    assert (got.champion, got.champion_reason, got.origin) == (
-        want.champion,
-        want.champion_reason,
-        want.origin,
-    )
-    assert set(got.models) == set(MODELS)
-    for name, model in want.models.items():
-        pd.testing.assert_frame_equal(
-            got.models[name].forecast, model.forecast, check_dtype=False, check_like=True
-        )
-        assert got.models[name].family == model.family
-    board = got.leaderboard.set_index("model")
-    assert board["mase"].to_dict() == pytest.approx({"lstm": 0.9, "naive": 1.0, "drift": 1.05})
-    assert list(got.leaderboard["model"]) == ["lstm", "naive", "drift"]
+    assert got.origin == want.origin and set(got.targets) == {"close", "volume"}
+    for target in ("close", "volume"):
+        mine, theirs = got.targets[target], want.targets[target]
+        assert (mine.champion, mine.champion_reason) == (theirs.champion, theirs.champion_reason)
+        assert set(mine.models) == set(MODELS)
+        for name, model in theirs.models.items():
+            pd.testing.assert_frame_equal(
+                mine.models[name].forecast, model.forecast, check_dtype=False, check_like=True
+            )
+            assert mine.models[name].family == model.family
+        board = mine.leaderboard.set_index("model")
+        assert board["mase"].to_dict() == pytest.approx({"lstm": 0.9, "naive": 1.0, "drift": 1.05})
+        assert list(mine.leaderboard["model"]) == ["lstm", "naive", "drift"]
+    assert got.targets["volume"].models["naive"].forecast["value"].iloc[0] == 1001
     assert [(f.timestamp, f.kind, f.score, f.reason) for f in got.flags] == sorted(
         (f.timestamp, f.kind, f.score, f.reason) for f in want.flags
     )
@@ -343,7 +367,7 @@ def test_a_report_rebuilt_from_the_database_matches_the_run(db_url, outcome):
     )
     page = render_run_report(rebuilt)
     for needle in (
-        'id="price-binance-btc-usdt-1h"',
+        'id="chart-binance-btc-usdt-1h-volume"',
         'id="decomp-binance-btc-usdt-1h"',
         "lstm (MASE 0.90) beats naive",
         "robust z 6",
@@ -360,7 +384,7 @@ def test_index_entries_come_from_the_runs_table_newest_first(sqlite_url):
     finally:
         store.close()
     assert [e.run_id for e in entries] == ["r-new", "r-old"]
-    assert entries[0].series == (SeriesEntry("binance:BTC/USDT:1h", "lstm", None),)
+    assert entries[0].series == (SeriesEntry("binance:BTC/USDT:1h", "close: lstm", None),)
     assert entries[0] == entry_from_results(make_results("r-new", started="2024-03-01"))
 
 

@@ -307,7 +307,16 @@ def test_served_deployment_runs_from_the_api_and_records_forecasts(
     engine.dispose()
     assert status == ["ok"]  # the skipped run recorded nothing
     assert dict(rows) == {
-        m: 4 for m in ("bidirectional", "gru", "lstm", "naive", "seasonal_naive", "simple")
+        m: 4
+        for m in (
+            "bidirectional",
+            "combination",
+            "gru",
+            "lstm",
+            "naive",
+            "seasonal_naive",
+            "simple",
+        )
     }
 
 

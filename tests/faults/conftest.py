@@ -86,7 +86,8 @@ def write_candles_csv(path: Path, frame) -> Path:
 def tiny_toml(
     path: Path, csv: Path | None, *, home: str = "home", cells=("gru",), extra: str = ""
 ) -> Path:
-    """A configuration file for one small network on a CSV series (trains in seconds)."""
+    """A configuration file for one small network on a CSV series' close (trains in
+    seconds)."""
     cell_tables = "".join(f'[[model.cells]]\nname = "{c}"\nunits = 4\n' for c in cells)
     source = f'[source]\nname = "csv"\npath = "{csv}"\nhistory_days = 60\n' if csv else ""
     path.write_text(
@@ -94,6 +95,7 @@ def tiny_toml(
 [model]
 window = 12
 horizon = 4
+targets = ["close"]
 {cell_tables}
 [training]
 epochs = 2

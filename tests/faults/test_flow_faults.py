@@ -25,7 +25,7 @@ from tests.fixtures.models import tiny_config
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SERIES = "binance:BTC/USDT:1h"
-ROWS = 4 * 3  # horizon 4 x (gru, naive, seasonal_naive)
+ROWS = 4 * 4  # horizon 4 x (gru, naive, seasonal_naive, combination)
 
 
 def _config(home, csv, db_url=None, **sections):
@@ -158,6 +158,9 @@ def test_the_disk_filling_up_while_files_are_published(
     assert summary["status"] == "partial"
     note = summary["published"]["files"]
     assert "could not write" in note and "No space left on device" in note
+    assert any(p.startswith("publisher files failed") for p in summary["problems"])
+    (recorded,) = [r for r in table_rows(url, "runs") if r[0] == summary["run_id"]]
+    assert "partial" in recorded  # the run's row says so too, though it was recorded first
     assert snapshot(home / "outputs") == outputs  # the previous run's files, untouched
     assert temporaries(home) == []
     assert summary["run_id"] in [r[0] for r in table_rows(url, "runs")]  # recorded first
@@ -180,7 +183,7 @@ def _registered(url: str) -> list[dict]:
 
 def _gru_note(url: str, run_id: str) -> str:
     run = open_store(url).runs.get_run(run_id)
-    return run["summary"]["series"][0]["model_details"]["gru"]["note"]
+    return run["summary"]["series"][0]["targets"]["close"]["model_details"]["gru"]["note"]
 
 
 def test_a_corrupt_missing_or_unsafe_model_file_is_reported_and_retrained(
@@ -195,7 +198,9 @@ def test_a_corrupt_missing_or_unsafe_model_file_is_reported_and_retrained(
     def forecast_only(expected: str, previous: dict) -> dict:
         caplog.clear()
         summary = forecast_flow(config=config, mode="forecast")
-        assert summary["status"] == "ok"
+        # retrained and published, but the run says a registered model had to be rejected
+        assert summary["status"] == "partial"
+        assert any("registered model" in p and "rejected" in p for p in summary["problems"])
         note = _gru_note(url, summary["run_id"])
         assert note.startswith("trained: registered model unusable: ") and expected in note
         assert f"{previous['path']!r}" in note

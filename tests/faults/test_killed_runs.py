@@ -25,7 +25,7 @@ from tests.faults.conftest import (
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SERIES = "binance:BTC/USDT:1h"
-HORIZON, MODELS = 4, 3  # gru + naive + seasonal_naive forecast 4 steps each
+HORIZON, MODELS = 4, 4  # gru, naive, seasonal_naive and their combination: 4 steps each
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_two_runs_of_one_series_at_once_one_is_refused_one_waits(workdir):
     assert f"series {SERIES} is being processed by run {holder[1]}" in text
     assert len(_run_ids(workdir)) == 2
     forecasts = table_rows(_db(workdir), "forecasts")
-    assert len(forecasts) == HORIZON * MODELS == len({row[:4] for row in forecasts})
+    assert len(forecasts) == HORIZON * MODELS == len({row[:5] for row in forecasts})
     assert table_rows(_db(workdir), "series_locks") == []
     assert temporaries(home) == []
     assert len(snapshot(home / "outputs" / "runs")) > 0

@@ -31,7 +31,7 @@ from candlecast.core.market.validation import REASONS, validate_candles
 from candlecast.core.models.targets import TRANSFORMS, get_transform
 from candlecast.core.models.windows import future_values, input_windows, training_origins
 from candlecast.core.storage import upsert as upsert_module
-from candlecast.core.storage.runs import forecasts
+from candlecast.core.storage.runs import FORECAST_KEY, forecasts
 from candlecast.core.storage.store import Store
 from candlecast.core.storage.upsert import upsert_rows
 
@@ -302,6 +302,7 @@ def _row(model: int, step: int, batch: int) -> dict:
         "champion": False,
         "model_version": None,
         "run_id": f"run-{batch}",
+        "target": "close",
     }
 
 
@@ -314,7 +315,7 @@ def _row(model: int, step: int, batch: int) -> dict:
 def test_upserts_leave_one_row_per_natural_key_last_or_first_write_wins(
     forecast_store, batches, update
 ):
-    keys = ["series", "model", "issued_at", "step"]
+    keys = FORECAST_KEY
     engine = forecast_store.engine
     with engine.begin() as conn:
         conn.execute(forecasts.delete())

@@ -33,29 +33,33 @@ def _count(engine, table, **where):
         return conn.execute(query).scalar()
 
 
-def test_flow_forecasts_every_cell_and_reruns_without_duplicates(
+def test_flow_forecasts_every_target_and_cell_and_reruns_without_duplicates(
     prefect_harness, tmp_path, candles, candles_csv
 ):
-    config = _config(tmp_path, candles_csv)
+    config = _config(tmp_path, candles_csv, model={"targets": ["close", "volume"]})
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok", summary
     series = "binance:BTC/USDT:1h"
-    assert summary["series"][series]["champion"] is not None
+    targets = summary["series"][series]["targets"]
+    assert set(targets) == {"close", "volume"}
+    assert all(t["champion"] is not None and t["error"] is None for t in targets.values())
 
     home = tmp_path / "home"
     latest = pd.read_csv(home / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv")
     last_candle = candles.index[-1]
-    for cell in ("simple", "lstm", "gru", "bidirectional"):
-        rows = latest[latest["model"] == cell]
-        assert len(rows) == 4  # horizon rows each
-        times = pd.to_datetime(rows["target_time"], utc=True)
-        assert (times > last_candle).all()
-        assert list(times) == list(pd.date_range(last_candle, periods=5, freq="h")[1:])
-        assert rows[["lower_80", "upper_80", "lower_95", "upper_95"]].notna().all().all()
-        assert (rows["lower_95"] <= rows["lower_80"]).all() and (
-            rows["upper_80"] <= rows["upper_95"]
-        ).all()
-    assert latest["champion"].sum() == 4  # one champion's horizon
+    for target in ("close", "volume"):
+        mine = latest[latest["target"] == target]
+        for model in ("simple", "lstm", "gru", "bidirectional", "naive", "combination"):
+            rows = mine[mine["model"] == model]
+            assert len(rows) == 4, (target, model)  # horizon rows each
+            times = pd.to_datetime(rows["target_time"], utc=True)
+            assert list(times) == list(pd.date_range(last_candle, periods=5, freq="h")[1:])
+            assert rows[["lower_80", "upper_80", "lower_95", "upper_95"]].notna().all().all()
+            assert (rows["lower_95"] <= rows["lower_80"]).all()
+            assert (rows["upper_80"] <= rows["upper_95"]).all()
+        assert mine["champion"].sum() == 4  # one champion's horizon per target
+    volume = latest[(latest["target"] == "volume") & latest["champion"]]["value"]
+    assert volume.between(0.2 * candles["volume"].min(), 5 * candles["volume"].max()).all()
     run_dir = next((home / "outputs" / "runs").iterdir())
     assert {p.name for p in run_dir.iterdir()} >= {
         "forecasts.csv",
@@ -64,14 +68,19 @@ def test_flow_forecasts_every_cell_and_reruns_without_duplicates(
         "flags.csv",
         "manifest.json",
     }
+    report = (home / "reports" / f"{summary['run_id']}.html").read_text()
+    for target in ("close", "volume"):
+        assert f'id="chart-binance-btc-usdt-1h-{target}"' in report
 
     from candlecast.flows.runtime import open_store
 
     store = open_store(config.storage.resolved_database_url)
     first = _count(store.engine, forecasts)
-    assert first == 4 * (4 + 2)  # four cells and two baselines, horizon 4
+    # per target: four cells, two baselines and the combination, horizon 4
+    assert first == 2 * 4 * (4 + 2 + 1)
+    assert _count(store.engine, forecasts, target="volume") == first / 2
     trained = _count(store.engine, models)
-    assert trained == 4
+    assert trained == 2 * 4  # a network per (target, cell)
 
     # the same data again: same natural keys, no new rows; forecast-only reuses every model
     again = forecast_flow(config=config, mode="forecast")
@@ -81,6 +90,16 @@ def test_flow_forecasts_every_cell_and_reruns_without_duplicates(
     flags_before = store.anomalies.flags(series)
     forecast_flow(config=config, mode="forecast")
     assert len(store.anomalies.flags(series)) == len(flags_before)
+
+    # a re-run at the same origin with fewer models leaves no rows of the others behind
+    fewer = _config(
+        tmp_path,
+        candles_csv,
+        model={"targets": ["close", "volume"], "cells": [{"name": "gru", "units": 4}]},
+    )
+    forecast_flow(config=fewer, mode="forecast")
+    assert _count(store.engine, forecasts, model="lstm") == 0
+    assert _count(store.engine, forecasts) == 2 * 4 * (1 + 2 + 1)
 
 
 def test_example_plugin_runs_in_the_flow(prefect_harness, tmp_path, candles_csv):
@@ -118,4 +137,5 @@ def test_a_failing_series_does_not_fail_the_others(prefect_harness, tmp_path, ca
     summary = forecast_flow(config=config)
     assert summary["status"] == "partial"
     assert summary["series"]["binance:GOOD/USDT:1h"]["error"] is None
+    assert summary["series"]["binance:GOOD/USDT:1h"]["targets"]["close"]["champion"]
     assert "high" in summary["series"]["binance:BAD/USDT:1h"]["error"]  # names missing columns

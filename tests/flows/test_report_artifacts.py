@@ -3,6 +3,8 @@ stable keys, with the report link."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from prefect import flow
 from prefect.artifacts import Artifact
@@ -17,7 +19,9 @@ pytestmark = pytest.mark.slow  # starts the Prefect test server
 
 def test_every_series_gets_a_markdown_artifact_under_a_stable_key(prefect_harness, tmp_path):
     eth = SeriesKey("binance", "ETH/USDT", "1h")
-    results = make_results(series=(make_outcome(), make_outcome(eth, seed=1)))
+    results = make_results(
+        series=(make_outcome(targets=("close", "volume")), make_outcome(eth, seed=1))
+    )
     report = tmp_path / "reports" / f"{results.run_id}.html"
 
     @flow
@@ -29,13 +33,21 @@ def test_every_series_gets_a_markdown_artifact_under_a_stable_key(prefect_harnes
     assert summary is not None and report.as_uri() in summary.data
     board = Artifact.get("candlecast-leaderboard")
     assert board is not None and board.type == "table"
-    for key in (KEY, eth):
-        artifact = Artifact.get(series_artifact_key(str(key)))
-        assert artifact is not None, key
+    rows = json.loads(board.data)
+    assert {(r["series"], r["target"]) for r in rows} == {
+        (str(KEY), "close"),
+        (str(KEY), "volume"),
+        (str(eth), "close"),
+    }
+    assert all(isinstance(r["MASE"], float) for r in rows)  # numbers, not strings
+    for key, target in ((KEY, "close"), (KEY, "volume"), (eth, "close")):
+        artifact = Artifact.get(series_artifact_key(str(key), target))
+        assert artifact is not None, (key, target)
         assert artifact.type == "markdown"
-        assert artifact.data.startswith(f"# {key}")
+        assert artifact.data.startswith(f"# {key} {target}")
         assert f"Report: {report.as_uri()}" in artifact.data
-    assert series_artifact_key(str(eth)) == "candlecast-binance-eth-usdt-1h"
+    assert Artifact.get(series_artifact_key(str(eth), "volume")) is None  # eth: close only
+    assert series_artifact_key(str(eth), "close") == "candlecast-binance-eth-usdt-1h-close"
 
 
 def test_a_report_that_cannot_be_written_does_not_fail_the_run(

@@ -184,6 +184,7 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
         source={"name": "csv", "path": candles_csv, "history_days": 60},
         storage={"data_home": str(tmp_path / "home")},
         publish={"formats": ["csv"]},
+        model={"targets": ["close", "volume"]},
     )
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok", summary
@@ -191,7 +192,7 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
     assert report == tmp_path / "home" / "reports" / f"{summary['run_id']}.html"
     index = (report.parent / "index.html").read_text()
     assert f'<a href="{report.name}">{summary["run_id"]}</a>' in index
-    champion = summary["series"]["binance:BTC/USDT:1h"]["champion"]
+    champion = summary["series"]["binance:BTC/USDT:1h"]["targets"]["close"]["champion"]
 
     with chromium(tmp_path / "profile") as page:
         page.call("Runtime.enable")
@@ -212,18 +213,25 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
             time.sleep(0.2)
             state = page.evaluate(CHARTS)
 
-        assert state["charts"] == ["price-binance-btc-usdt-1h", "decomp-binance-btc-usdt-1h"]
+        price = "chart-binance-btc-usdt-1h-close"
+        assert state["charts"] == [
+            price,
+            "chart-binance-btc-usdt-1h-volume",
+            "decomp-binance-btc-usdt-1h",
+        ]
         assert state["rendered"] == state["charts"]
-        # history, 5 other models, 2 x 2 band edges, champion (+ flags, gap markers if any)
-        assert state["traces"][0] >= 1 + 5 + 4 + 1
-        assert state["traces"][1] >= 4  # trend, cycle, seasonal, irregular
+        # history, 6 other models (4 cells, 2 baselines, the combination, less the champion),
+        # 2 x 2 band edges, champion (+ flags, gap markers if any)
+        assert state["traces"][0] >= 1 + 6 + 4 + 1
+        assert state["traces"][1] >= 1 + 6 + 4 + 1
+        assert state["traces"][2] >= 4  # trend, cycle, seasonal, irregular
         assert "time (UTC)" in state["axisTitles"]
         assert "close (USDT)" in state["axisTitles"]
+        assert "volume (BTC)" in state["axisTitles"]
         assert f"{champion} forecast (champion)" in state["legend"]
         assert f"{champion} 95% interval" in state["legend"]
-        assert state["sections"] == 1 and state["leaderboardRows"] == 1
+        assert state["sections"] == 1 and state["leaderboardRows"] == 2  # one per target
 
-        price = "price-binance-btc-usdt-1h"
         hover = _hover(page, price, f"{champion} forecast (champion)", 1)
         assert hover is not None and f"champion {champion}" in hover
         flagged = _hover(page, price, "anomaly flag", 0)

@@ -37,17 +37,11 @@ def fits(monkeypatch):
 
 
 def _run(store, cells, config, frame, now=NOW, mode="auto"):
-    prepared = prepare_series(frame, KEY, SeriesPlan.from_config(config), config.model.target)
+    plan = SeriesPlan.from_config(config)
+    prepared = prepare_series(frame, KEY, plan)
     cell = config.model.cells[0]
     return network_candidate(
-        prepared,
-        cell,
-        cells,
-        config,
-        store.registry,
-        SeriesPlan.from_config(config).folds,
-        now,
-        mode,
+        prepared, "close", cell, cells, config, store.registry, plan.folds, now, mode
     )
 
 

@@ -28,10 +28,13 @@ def test_the_default_plan_derives_every_length_from_the_configuration():
     plan = SeriesPlan.from_config(Config())
     assert (plan.window, plan.horizon) == (48, 24)
     folds = plan.folds
-    assert (folds.folds, folds.origins_per_fold, folds.step, folds.horizon) == (1, 48, 3, 24)
+    # four weeks of origins three hours apart
+    assert (folds.folds, folds.origins_per_fold, folds.step, folds.horizon) == (1, 224, 3, 24)
     assert folds.min_train == 48 + 24 + TRAIN_SLACK
     # the backtest's own requirement is the series' minimum: no second slack elsewhere
-    assert plan.min_candles == folds.required_candles() == 122 + 24 + 47 * 3
+    assert plan.min_candles == folds.required_candles() == 122 + 24 + 223 * 3
+    assert plan.targets == ("close", "volume")
+    assert plan.intervals == "normalised" and plan.volatility_halflife == 48
     assert plan.history == pd.Timedelta(days=365)
     assert plan.anomaly_lookback == pd.Timedelta(days=90)
     assert (plan.max_gap, plan.on_long_gap) == (3, "split")
@@ -44,6 +47,16 @@ def test_a_series_of_exactly_min_candles_lays_out_every_fold():
     assert folds[-1].last_origin + plan.horizon == plan.min_candles - 1
     with pytest.raises(ConfigError, match="needs at least"):
         walk_forward(plan.min_candles - 1, plan.folds)
+
+
+def test_the_origins_cover_span_days_and_never_fewer_than_48():
+    assert plan_of(backtest={"span_days": 7}).folds.origins_per_fold == 7 * 24 // 3
+    daily = plan_of(source={"timeframe": "1d"})
+    assert daily.folds.origins_per_fold == 48  # 28 days of daily origins are too few
+    assert daily.volatility_halflife == 2
+    two_folds = plan_of(backtest={"folds": 2})
+    assert two_folds.folds.n_origins == 224
+    assert plan_of(backtest={"origins_per_fold": 10}).folds.origins_per_fold == 10
 
 
 def test_step_defaults_to_the_horizon_and_sliding_windows_are_checked_against_the_slack():
@@ -88,20 +101,27 @@ def test_a_short_series_is_refused_with_the_count_it_needs(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'c.db'}").create()
     plan = SeriesPlan.from_config(Config())
     with pytest.raises(DataError, match="no candles stored"):
-        load_series(store.candles, KEY, plan, "close")
+        load_series(store.candles, KEY, plan)
     store.candles.upsert(KEY, make_candles(plan.min_candles - 1))
     with pytest.raises(DataError, match=f"need at least {plan.min_candles}"):
-        load_series(store.candles, KEY, plan, "close")
+        load_series(store.candles, KEY, plan)
     store.candles.upsert(KEY, make_candles(plan.min_candles))
-    prepared = load_series(store.candles, KEY, plan, "volume")
-    assert len(prepared.y) == plan.min_candles
-    assert prepared.y.equals(prepared.frame["volume"].astype("float64").rename(prepared.y.name))
+    prepared = load_series(store.candles, KEY, plan)
+    assert len(prepared.frame) == plan.min_candles
+    volume = prepared.values("volume")
+    np.testing.assert_array_equal(volume.to_numpy(), prepared.frame["volume"].to_numpy())
+    spread = prepared.values("range")
+    np.testing.assert_allclose(spread, prepared.frame["high"] - prepared.frame["low"])
 
 
 def test_the_decomposition_covers_the_anomaly_window_only():
-    plan = plan_of(model={"window": 10, "horizon": 5}, anomalies={"lookback_days": 10})
+    plan = plan_of(
+        model={"window": 10, "horizon": 5},
+        backtest={"origins_per_fold": 40},
+        anomalies={"lookback_days": 10},
+    )
     candles = make_candles(600)
-    prepared = prepare_series(candles, KEY, plan, "close")
+    prepared = prepare_series(candles, KEY, plan)
     parts = decompose_series(prepared, plan).components
     assert len(parts) == 10 * 24
     assert parts.index[-1] == prepared.origin
