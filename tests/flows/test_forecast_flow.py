@@ -39,11 +39,11 @@ def test_flow_forecasts_every_cell_and_reruns_without_duplicates(
     config = _config(tmp_path, candles_csv)
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok", summary
-    series = "binance:BTC/USDT:1h"
+    series = "csv:BTC/USDT:1h"
     assert summary["series"][series]["champion"] is not None
 
     home = tmp_path / "home"
-    latest = pd.read_csv(home / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv")
+    latest = pd.read_csv(home / "outputs" / "latest" / "csv_BTC-USDT_1h" / "forecasts.csv")
     last_candle = candles.index[-1]
     for cell in ("simple", "lstm", "gru", "bidirectional"):
         rows = latest[latest["model"] == cell]
@@ -98,7 +98,7 @@ def test_example_plugin_runs_in_the_flow(prefect_harness, tmp_path, candles_csv)
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok"
     latest = pd.read_csv(
-        tmp_path / "home" / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv"
+        tmp_path / "home" / "outputs" / "latest" / "csv_BTC-USDT_1h" / "forecasts.csv"
     )
     assert len(latest[latest["model"] == "conv_gru"]) == 4
 
@@ -117,5 +117,5 @@ def test_a_failing_series_does_not_fail_the_others(prefect_harness, tmp_path, ca
     )
     summary = forecast_flow(config=config)
     assert summary["status"] == "partial"
-    assert summary["series"]["binance:GOOD/USDT:1h"]["error"] is None
-    assert "high" in summary["series"]["binance:BAD/USDT:1h"]["error"]  # names missing columns
+    assert summary["series"]["csv:GOOD/USDT:1h"]["error"] is None
+    assert "high" in summary["series"]["csv:BAD/USDT:1h"]["error"]  # names missing columns

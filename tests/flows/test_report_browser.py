@@ -191,7 +191,7 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
     assert report == tmp_path / "home" / "reports" / f"{summary['run_id']}.html"
     index = (report.parent / "index.html").read_text()
     assert f'<a href="{report.name}">{summary["run_id"]}</a>' in index
-    champion = summary["series"]["binance:BTC/USDT:1h"]["champion"]
+    champion = summary["series"]["csv:BTC/USDT:1h"]["champion"]
 
     with chromium(tmp_path / "profile") as page:
         page.call("Runtime.enable")
@@ -212,7 +212,7 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
             time.sleep(0.2)
             state = page.evaluate(CHARTS)
 
-        assert state["charts"] == ["price-binance-btc-usdt-1h", "decomp-binance-btc-usdt-1h"]
+        assert state["charts"] == ["price-csv-btc-usdt-1h", "decomp-csv-btc-usdt-1h"]
         assert state["rendered"] == state["charts"]
         # history, 5 other models, 2 x 2 band edges, champion (+ flags, gap markers if any)
         assert state["traces"][0] >= 1 + 5 + 4 + 1
@@ -223,13 +223,13 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
         assert f"{champion} 95% interval" in state["legend"]
         assert state["sections"] == 1 and state["leaderboardRows"] == 1
 
-        price = "price-binance-btc-usdt-1h"
+        price = "price-csv-btc-usdt-1h"
         hover = _hover(page, price, f"{champion} forecast (champion)", 1)
         assert hover is not None and f"champion {champion}" in hover
         flagged = _hover(page, price, "anomaly flag", 0)
         if flagged is not None:  # a flag within the chart's 14 days: kind, score, threshold
             assert "score" in flagged and "threshold" in flagged, flagged
-        irregular = _hover(page, "decomp-binance-btc-usdt-1h", "irregular", 10)
+        irregular = _hover(page, "decomp-csv-btc-usdt-1h", "irregular", 10)
         assert irregular is not None and "irregular" in irregular
 
         assert page.errors() == []
