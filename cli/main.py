@@ -13,6 +13,7 @@ import typer
 
 from candlecast.cli.app import OFFLINE_HINT, RATE_LIMIT_HINT, STATE, app, errors
 from candlecast.cli.commands.backtest import backtest
+from candlecast.cli.commands.candles import candles_app
 from candlecast.cli.commands.fetch import fetch
 from candlecast.cli.commands.init import init
 from candlecast.cli.commands.plugins import plugins
@@ -34,6 +35,9 @@ COMMANDS = (
 )
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
+GROUPS = (("candles", candles_app),)  # commands with subcommands: candlecast candles list
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:
