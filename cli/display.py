@@ -60,7 +60,7 @@ def run_with_progress(config: Config, mode: str) -> dict[str, Any]:
 
 @dataclass
 class Fetched:
-    """What `candlecast fetch` reports per series."""
+    """What `candlecast fetch` reports per series (`report` also when it failed part-way)."""
 
     report: FetchReport | None = None
     gaps_filled: int = 0  # candles a run would fill in the history window

@@ -108,7 +108,16 @@ def test_fetch_against_the_sandbox_exchange(tmp_path, sandbox_exchange):
     assert store.candles.count(SeriesKey("binance", "BTC/USDT", "1h")) == stored
 
 
-@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["sandbox-exchange", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["sandbox-exchange", "--help"],
+        ["candles", "--help"],
+        ["candles", "delete", "--help"],
+    ],
+)
 def test_help_texts(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "Usage" in result.output
