@@ -47,6 +47,8 @@ def ingest_candles(store: CandleStore, key: SeriesKey, incoming: pd.DataFrame) -
     here = stored[columns].reindex(incoming.index)  # NaN where nothing is stored
     same = (here.to_numpy() == incoming[columns].to_numpy(dtype="float64")).all(axis=1)
     candidates = incoming[~same]
+    if candidates.empty:  # a re-read that found nothing new or changed: nothing to check
+        return Ingested(unchanged=len(incoming), rejected=Rejections(checked=len(incoming)))
     neighbours = stored[~stored.index.isin(candidates.index)]
     clean, rejected = check_candles(candidates, neighbours)
     rejected.checked = len(incoming)  # every row was looked at: compared, and checked if new
