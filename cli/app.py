@@ -34,6 +34,10 @@ OFFLINE_HINT = (
     '(or `make run ARGS="--csv FILE"`), or replay one as an exchange with '
     "`candlecast sandbox-exchange --csv FILE` and `--exchange-url http://127.0.0.1:8765`"
 )
+RATE_LIMIT_HINT = (
+    "the exchange answered but kept limiting requests: wait a few minutes and run again "
+    "(or raise source.retries)"
+)
 
 
 def quiet_runtime() -> None:

@@ -60,7 +60,7 @@ def run_with_progress(config: Config, mode: str) -> dict[str, Any]:
 
 @dataclass
 class Fetched:
-    """What `candlecast fetch` reports per series."""
+    """What `candlecast fetch` reports per series (`report` also when it failed part-way)."""
 
     report: FetchReport | None = None
     gaps_filled: int = 0  # candles a run would fill in the history window
@@ -112,6 +112,9 @@ def fetch_with_progress(config: Config) -> dict[SeriesKey, Fetched]:
                 bars.update(task, total=1, completed=1, note=f"{done} new candles")
             except CandlecastError as exc:
                 fetched.error = str(exc)
-                bars.update(task, total=1, completed=0, note="[red]failed[/]")
+                fetched.report = getattr(exc, "report", None)  # how far a partial fetch got
+                got = fetched.report
+                after = f" after {got.new_candles} new candles" if got is not None else ""
+                bars.update(task, total=1, completed=0, note=f"[red]failed[/]{after}")
             results[key] = fetched
     return results

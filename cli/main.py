@@ -14,8 +14,9 @@ import sys
 
 import typer
 
-from candlecast.cli.app import OFFLINE_HINT, STATE, app, errors
+from candlecast.cli.app import OFFLINE_HINT, RATE_LIMIT_HINT, STATE, app, errors
 from candlecast.cli.commands.backtest import backtest
+from candlecast.cli.commands.candles import candles_app
 from candlecast.cli.commands.fetch import fetch
 from candlecast.cli.commands.init import init
 from candlecast.cli.commands.plugins import plugins
@@ -37,6 +38,9 @@ COMMANDS = (
 )
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
+GROUPS = (("candles", candles_app),)  # commands with subcommands: candlecast candles list
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:
@@ -49,8 +53,11 @@ def main() -> None:
     except CandlecastError as exc:
         if debug:
             raise
-        offline = STATE.get("source") != "csv"  # the hint's way out is a CSV
-        hint = f"; {OFFLINE_HINT}" if isinstance(exc, SourceError) and offline else ""
+        hint = ""
+        if isinstance(exc, SourceError) and STATE.get("source") != "csv":
+            # an exchange that cannot be reached: the offline way; one that limits requests:
+            # later (going offline would not help)
+            hint = f"; {RATE_LIMIT_HINT if exc.rate_limited else OFFLINE_HINT}"
         errors.print(f"[red]error:[/] {exc}{hint}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:

@@ -17,6 +17,9 @@ import typer
 
 from candlecast.core.config import Config, load_config, parse_override
 
+if typing.TYPE_CHECKING:
+    from candlecast.core.storage.store import Store
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML config file (candlecast init writes one)."),
@@ -104,6 +107,22 @@ def build_config(
     built = resolve_secrets(load_config(config, overrides))
     STATE["source"] = built.source.name  # main() names the offline way for exchanges only
     return built
+
+
+def existing_store(config: Config) -> Store:
+    """The store of `config`; a missing SQLite file is an error, not a new database."""
+    from candlecast.core.errors import CandlecastError
+    from candlecast.core.storage.store import Store
+
+    url = config.storage.resolved_database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise CandlecastError(
+                f"no database at {path}: nothing has run with data home "
+                f"{config.storage.data_home} yet (candlecast run), or pass --data-home/--config"
+            )
+    return Store(url).create()
 
 
 _HINTS = typing.get_type_hints(SeriesOptions, include_extras=True)

@@ -20,7 +20,13 @@ class PluginError(CandlecastError):
 
 
 class SourceError(CandlecastError):
-    """A candle source (exchange, file) failed in a way retries did not fix."""
+    """A candle source (exchange, file) failed in a way retries did not fix.
+
+    `rate_limited` is True when the exchange answered but kept asking to slow down (HTTP 429):
+    it is reachable, so working offline is no remedy; running again later is.
+    """
+
+    rate_limited: bool = False
 
 
 class StorageError(CandlecastError):

@@ -8,7 +8,8 @@ Control endpoints (for a sandbox started from the command line):
   POST /sandbox/release?n=N             N more candles close
   POST /sandbox/faults?spec=KIND:OPTS   arm a fault (same syntax as --fault)
 
-Every answer carries a `Date` header from the sandbox clock, like a real exchange's server time.
+Every answer carries a `Date` header from the sandbox clock, like a real exchange's server time,
+or `date_skew_s` away from it (a proxy, a cache or a front server with its own clock).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ServerState:
     stop: threading.Event = field(default_factory=threading.Event)
     requests: dict[str, int] = field(default_factory=dict)
     log: Callable[[str], None] | None = None
+    date_skew_s: float = 0.0  # the `Date` header runs this far from the candle clock
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -89,7 +91,8 @@ class Handler(BaseHTTPRequestHandler):
             self.state.log(f"{self.address_string()} {format % args}")
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        return email.utils.formatdate(self.state.market.now_ms() / 1000, usegmt=True)
+        seconds = self.state.market.now_ms() / 1000 + self.state.date_skew_s
+        return email.utils.formatdate(seconds, usegmt=True)
 
     def _send(
         self,
@@ -263,6 +266,7 @@ def status(state: ServerState) -> dict[str, Any]:
         requests = dict(state.requests)
     return {
         "clock": state.market.clock.isoformat(),
+        "date_skew_s": state.date_skew_s,
         "timeframe": state.market.timeframe,
         "symbols": state.market.symbols,
         "requests": requests,

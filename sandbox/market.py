@@ -68,7 +68,7 @@ def _series(symbol: str, frame: pd.DataFrame) -> _Series:
     open_ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8.astype("int64")
     if (np.diff(open_ms) <= 0).any():
         raise DataError(f"sandbox candles for {symbol} must have strictly increasing open times")
-    values = frame[list(OHLCV_COLUMNS)].to_numpy(dtype="float64")
+    values = frame[list(OHLCV_COLUMNS)].to_numpy(dtype="float64", copy=True)  # correct() writes
     return _Series(symbol, market_id(symbol), base, quote, open_ms, values)
 
 
@@ -137,6 +137,33 @@ class SandboxMarket:
         return self.clock
 
     # -- data --------------------------------------------------------------------------------
+    def correct(self, symbol: str, open_time: pd.Timestamp, **values: float) -> None:
+        """Change candle values after the fact, as an exchange revises a candle it served:
+        `correct("BTC/USDT", t, close=42_000.0, high=42_100.0)`. Later answers serve the new
+        values; the candle must exist and stay valid (high >= open, close >= low > 0)."""
+        if market_id(symbol) not in self._series:
+            raise ConfigError(f"sandbox symbol {symbol!r} is unknown; it serves {self.symbols}")
+        unknown = sorted(set(values) - set(OHLCV_COLUMNS))
+        if unknown or not values:
+            raise ConfigError(
+                f"correct() takes new values for {', '.join(OHLCV_COLUMNS)}, got {unknown or 'none'}"
+            )
+        s = self._series[market_id(symbol)]
+        at = int(pd.Timestamp(open_time).value // 1_000_000)
+        row = int(np.searchsorted(s.open_ms, at))
+        if row >= len(s.open_ms) or s.open_ms[row] != at:
+            raise ConfigError(f"sandbox {symbol} has no candle opening at {open_time}")
+        new = s.values[row].copy()
+        for name, value in values.items():
+            new[OHLCV_COLUMNS.index(name)] = float(value)
+        o, h, low, c, v = new
+        if not (h >= max(o, c) and 0 < low <= min(o, c) and v >= 0):
+            raise ConfigError(
+                f"corrected candle {dict(zip(OHLCV_COLUMNS, new, strict=True))} is not valid"
+            )
+        with self._lock:
+            s.values[row] = new
+
     @property
     def symbols(self) -> list[str]:
         return [s.symbol for s in self._series.values()]

@@ -91,6 +91,7 @@ class SandboxExchange:
         host: str = "127.0.0.1",
         port: int = 0,
         log: Callable[[str], None] | None = None,
+        date_skew_s: float = 0.0,
     ) -> None:
         if series is not None and csv is not None:
             raise ConfigError("give the sandbox candles as series= or csv=, not both")
@@ -118,6 +119,7 @@ class SandboxExchange:
             raise ConfigError(f"port must be an integer 0..65535 (0 = any free port), got {port!r}")
         self._port = port
         self._state = ServerState(self.market, self.faults, log=log)
+        self.date_skew_s = date_skew_s
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -199,6 +201,21 @@ class SandboxExchange:
         """Let `n` more candles close (the clock moves `n` timeframes on)."""
         return self.market.release(n)
 
+    @property
+    def date_skew_s(self) -> float:
+        """Seconds between the `Date` header of every answer and the candle clock."""
+        return self._state.date_skew_s
+
+    @date_skew_s.setter
+    def date_skew_s(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ConfigError(f"date_skew_s must be a number of seconds, got {seconds!r}")
+        self._state.date_skew_s = float(seconds)
+
+    def correct(self, open_time: pd.Timestamp, symbol: str | None = None, **values: float) -> None:
+        """Revise a candle already served: `correct(t, close=42_000.0, high=42_100.0)`."""
+        self.market.correct(symbol or self.market.symbols[0], open_time, **values)
+
     def inject(
         self,
         fault: Fault | str,
@@ -236,6 +253,7 @@ def serve(
     hold_back: int = 0,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    date_skew_s: float = 0.0,
 ) -> None:
     """Run a sandbox exchange in the foreground until Ctrl-C (`candlecast sandbox-exchange`)."""
     sandbox = SandboxExchange(
@@ -249,6 +267,7 @@ def serve(
         host=host,
         port=port,
         log=log,
+        date_skew_s=date_skew_s,
     )
     sandbox._server = sandbox._bind()
     server = sandbox._server
@@ -256,6 +275,7 @@ def serve(
         f"sandbox exchange (Binance spot API) on {sandbox.url} serving {', '.join(sandbox.market.symbols)} "
         f"{sandbox.market.timeframe} candles; clock {sandbox.clock.isoformat()}"
         + (f", replay x{replay_speed}" if replay_speed else "")
+        + (f", Date header {date_skew_s:+g} s off the clock" if date_skew_s else "")
         + (f"; faults: {'; '.join(sandbox.faults.pending())}" if faults else "")
     )
     log(f"point ccxt at it: make_exchange('binance', url='{sandbox.url}'); Ctrl-C stops")

@@ -19,8 +19,13 @@ import typer
 from rich.table import Table
 
 from candlecast.cli.app import console
-from candlecast.cli.options import ConfigOption, HomeOption, SetOption, build_config
-from candlecast.core.config import Config
+from candlecast.cli.options import (
+    ConfigOption,
+    HomeOption,
+    SetOption,
+    build_config,
+    existing_store,
+)
 from candlecast.core.errors import CandlecastError, ConfigError
 from candlecast.core.pipeline.rebuild import index_entries, results_from_store
 from candlecast.core.report import (
@@ -51,19 +56,6 @@ RefreshOption = Annotated[
 LimitOption = Annotated[int, typer.Option("--limit", min=1, help="How many runs to list.")]
 
 
-def _store(config: Config) -> Store:
-    """The run store of `config`; a missing SQLite file is an error, not a new database."""
-    url = config.storage.resolved_database_url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.exists():
-            raise CandlecastError(
-                f"no database at {path}: nothing has run with data home "
-                f"{config.storage.data_home} yet (candlecast run), or pass --data-home/--config"
-            )
-    return Store(url).create()
-
-
 def report(
     config: ConfigOption = None,
     sets: SetOption = None,
@@ -80,7 +72,7 @@ def report(
         raise ConfigError("--run and --latest both name a run: give one of them")
     cfg = build_config(config, sets, data_home=data_home)
     folder = reports_dir(cfg.storage.data_home)
-    store = _store(cfg)
+    store = existing_store(cfg)
     try:
         if run is None and not latest:
             if out is not None:

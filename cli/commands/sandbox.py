@@ -38,6 +38,13 @@ def sandbox_exchange(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for probabilistic faults.")] = 0,
+    date_skew: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the HTTP Date header runs ahead of (or, negative, behind) the candle "
+            "clock, as behind a proxy or cache."
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve candles on loopback through the endpoints real ccxt uses for Binance."""
     from candlecast.sandbox import serve
@@ -53,4 +60,5 @@ def sandbox_exchange(
         hold_back=hold_back,
         seed=seed,
         log=console.print,
+        date_skew_s=date_skew,
     )

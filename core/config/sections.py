@@ -35,7 +35,11 @@ class SourceConfig(Section):
     """Where candles come from."""
 
     name: str = Field("ccxt", description="source plugin: ccxt (an exchange) or csv (a file)")
-    exchange: str = Field("binance", description="ccxt exchange id")
+    exchange: str = Field(
+        "binance",
+        description="ccxt: the exchange id; csv: the exchange its series are labelled with "
+        "(default csv)",
+    )
     url: str | None = Field(None, description="override the exchange's REST base URL (sandbox)")
     symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT"], min_length=1)
     timeframe: str = "1h"
@@ -45,6 +49,14 @@ class SourceConfig(Section):
     on_long_gap: Literal["split", "fail"] = "split"
     timeout_s: float = Field(30, gt=0)
     retries: int = Field(5, ge=0, le=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _csv_label(cls, data: Any) -> Any:
+        """A CSV's series are labelled `csv` unless `exchange` names where the file came from."""
+        if isinstance(data, dict) and data.get("name") == "csv" and "exchange" not in data:
+            return {**data, "exchange": "csv"}
+        return data
 
     @field_validator("timeframe")
     @classmethod

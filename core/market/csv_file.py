@@ -1,12 +1,15 @@
 """Read an exchange-export candle CSV into a candle frame.
 
 Columns `timestamp,open,high,low,close,volume` (names are matched case-insensitively; further
-columns are ignored). `timestamp` is either ISO 8601 text -- naive means UTC, an offset (`Z`,
-`+02:00`) is converted to UTC, one file uses one notation -- or epoch seconds or milliseconds
-(one unit per file). Rows must be in increasing time order; a repeated timestamp whose row is
-identical is dropped, a repeated timestamp with different values is an error.
+columns are ignored), separated by commas, or by semicolons, tabs or `|` (told from the header
+line). `timestamp` is either ISO 8601 text -- naive means UTC, an offset (`Z`, `+02:00`) is
+converted to UTC, one file uses one notation -- or epoch seconds or milliseconds (one unit per
+file). Rows must be in increasing time order; a repeated timestamp whose row is identical is
+dropped, a repeated timestamp with different values is an error.
 
-Values are parsed as numbers but not judged: `validate_candles` does that.
+Values are parsed as numbers but not judged: `validate_candles` does that. A missing value (an
+empty cell, `NaN`, `null`, `None`, `NA`, `N/A`) becomes NaN, which validation rejects per row.
+Whether the timestamps fit a timeframe is csv_timeframe.py's question.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from candlecast.core.errors import DataError
 from candlecast.core.market.candles import OHLCV_COLUMNS
 
 REQUIRED = ("timestamp", *OHLCV_COLUMNS)
+DELIMITERS = (",", ";", "\t", "|")
+MISSING = ("", "nan", "null", "none", "na", "n/a", "#n/a")  # compared in lower case
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d*)?$")
 # Epoch magnitudes: seconds below 1e11 (year 5138), milliseconds from 1e11 (1973) below 1e14.
@@ -94,12 +100,32 @@ def _parse_values(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     for column in OHLCV_COLUMNS:
         values = pd.to_numeric(raw[column], errors="coerce")
         text = raw[column].fillna("").astype(str).str.strip()
-        unparseable = (values.isna() & (text != "") & (text.str.lower() != "nan")).to_numpy()
+        unparseable = (values.isna() & ~text.str.lower().isin(MISSING)).to_numpy()
         if unparseable.any():
             row = int(np.flatnonzero(unparseable)[0])
-            raise DataError(f"{path}: {column} {text.iloc[row]!r} in {_line(row)} is not a number")
+            comma = (
+                "; decimal commas are not read: use '.' as the decimal separator"
+                if re.fullmatch(r"[+-]?\d+,\d+", text.iloc[row])
+                else ""
+            )
+            raise DataError(
+                f"{path}: {column} {text.iloc[row]!r} in {_line(row)} is not a number{comma}"
+            )
         out[column] = values.to_numpy(dtype="float64")
     return pd.DataFrame(out)
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter of the header line: the candidate that splits it into the most fields
+    (commas when none splits it)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            header = handle.readline()
+    except OSError:
+        return ","
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties: the earlier, commas first
+    return best if counts[best] else ","
 
 
 def read_candle_csv(path: str | Path) -> pd.DataFrame:
@@ -109,8 +135,11 @@ def read_candle_csv(path: str | Path) -> pd.DataFrame:
         raise DataError(f"candle CSV {path} does not exist")
     if not path.is_file():
         raise DataError(f"candle CSV {path} is not a file")
+    delimiter = _delimiter(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=delimiter
+        )
     except pd.errors.EmptyDataError:
         raise DataError(
             f"candle CSV {path} is empty; expected a header {','.join(REQUIRED)}"
@@ -123,7 +152,9 @@ def read_candle_csv(path: str | Path) -> pd.DataFrame:
     if missing:
         raise DataError(
             f"candle CSV {path} lacks the column(s) {', '.join(missing)}; found "
-            f"{', '.join(raw.columns)}; expected {','.join(REQUIRED)} (extra columns are ignored)"
+            f"{', '.join(raw.columns)} (columns separated by {_DELIMITER_NAMES[delimiter]}); "
+            f"expected {','.join(REQUIRED)} (extra columns are ignored; commas, semicolons, "
+            "tabs or '|' between them)"
         )
     if raw.empty:
         raise DataError(f"candle CSV {path} has a header but no rows")

@@ -11,6 +11,8 @@ from candlecast.core.errors import SourceError
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.validation import Rejections
 
+MAX_CORRECTED_SHOWN = 5
+
 
 @dataclass
 class FetchReport:
@@ -30,8 +32,17 @@ class FetchReport:
     open_dropped: int = 0  # still-open candles seen and not kept
     gap_rechecks: int = 0  # pages asked for again because they had a gap
     recovered: int = 0  # candles that only the re-ask returned
+    corrected: int = 0  # stored candles the source now has other values for: overwritten
+    corrected_at: list[pd.Timestamp] = field(default_factory=list)  # the first few of them
+    notes: list[str] = field(default_factory=list)  # what the user should know, one line each
     completed: bool = False
     error: str | None = None
+
+    def add_corrections(self, timestamps: pd.DatetimeIndex | list[pd.Timestamp]) -> None:
+        """Count stored candles overwritten with the source's newer values."""
+        self.corrected += len(timestamps)
+        room = max(0, MAX_CORRECTED_SHOWN - len(self.corrected_at))
+        self.corrected_at.extend(pd.Timestamp(t) for t in list(timestamps)[:room])
 
     def summary(self) -> str:
         span = (
@@ -50,6 +61,15 @@ class FetchReport:
             text += f"; {self.duplicates} duplicate(s) dropped"
         if self.recovered:
             text += f"; {self.recovered} candle(s) recovered on re-ask"
+        if self.corrected:
+            shown = ", ".join(t.isoformat() for t in self.corrected_at)
+            more = ", ..." if self.corrected > len(self.corrected_at) else ""
+            text += (
+                f"; {self.corrected} stored candle(s) corrected with the source's newer values "
+                f"({shown}{more})"
+            )
+        for note in self.notes:
+            text += f"; {note}"
         if self.error:
             text += f"; FAILED: {self.error}"
         return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from candlecast.core.errors import ConfigError
@@ -27,6 +28,8 @@ _PERIODS: dict[str, tuple[int, ...]] = {
 }
 
 SUPPORTED = tuple(_PERIODS)
+DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
 
 
 def timeframe_seconds(timeframe: str) -> int:
@@ -49,3 +52,20 @@ def seasonal_periods(timeframe: str) -> tuple[int, ...]:
     """Seasonal periods in candles: (24, 168) for 1h, (7,) for 1d; () when none is known."""
     timeframe_seconds(timeframe)
     return _PERIODS.get(timeframe, ())
+
+
+def grid_unit_ms(timeframe: str) -> int:
+    """Open times are multiples of this since the epoch: the timeframe, but a day for weekly
+    candles (exchanges start their weeks on different weekdays: Binance on Monday)."""
+    tf_ms = timeframe_seconds(timeframe) * 1000
+    return DAY_MS if tf_ms >= WEEK_MS else tf_ms
+
+
+def off_grid(ms: np.ndarray, timeframe: str) -> np.ndarray:
+    """Which epoch-millisecond stamps are not open times of `timeframe` candles."""
+    ms = np.asarray(ms, dtype="int64")
+    off = ms % grid_unit_ms(timeframe) != 0
+    tf_ms = timeframe_seconds(timeframe) * 1000
+    if tf_ms >= WEEK_MS and len(ms):  # weekly: midnight, and the weekday of the first candle
+        off |= (ms - ms[0]) % tf_ms != 0
+    return off

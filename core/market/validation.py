@@ -13,6 +13,12 @@ gets exactly one reason, the first that applies in this order:
 
 Timestamp checks run on the rows that passed the value checks, so a broken row never decides the
 order of the good ones. The clean frame keeps the input order, which is then strictly increasing.
+
+`check_candles(frame, neighbours)` is what sources call: these rules, then the plausibility
+bounds of plausibility.py over the rows that passed, beside the stored neighbours:
+
+  implausible_range     a high/low range out of all proportion to the neighbours'
+  implausible_jump      a level that breaks away from every neighbour
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from candlecast.core.market.candles import OHLCV_COLUMNS, PRICE_COLUMNS, require_frame
+from candlecast.core.market.plausibility import JUMP, RANGE, implausible_bars
 
 REASONS = (
     "nan",
@@ -34,6 +41,8 @@ REASONS = (
     "low_above_open_close",
     "duplicate_timestamp",
     "timestamp_out_of_order",
+    "implausible_range",
+    "implausible_jump",
 )
 MAX_EXAMPLES = 5
 
@@ -122,3 +131,25 @@ def validate_candles(frame: pd.DataFrame) -> tuple[pd.DataFrame, Rejections]:
         examples[name] = [_example(frame.index[p], frame.iloc[p]) for p in positions[:MAX_EXAMPLES]]
     clean = frame.iloc[np.flatnonzero(reason < 0)]
     return clean, Rejections(n, counts, examples)
+
+
+def check_candles(
+    frame: pd.DataFrame, neighbours: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, Rejections]:
+    """`validate_candles`, then the plausibility bounds over the rows that passed it, judged
+    beside `neighbours` (trusted, stored candles around `frame`; not judged themselves)."""
+    clean, rejections = validate_candles(frame)
+    verdict = implausible_bars(clean, neighbours)
+    if not verdict.any():
+        return clean, rejections
+    counts: dict[str, int] = {}
+    examples: dict[str, list[dict[str, Any]]] = {}
+    for code, name in ((RANGE, "implausible_range"), (JUMP, "implausible_jump")):
+        positions = np.flatnonzero(verdict == code)
+        if len(positions):
+            counts[name] = len(positions)
+            examples[name] = [
+                _example(clean.index[p], clean.iloc[p]) for p in positions[:MAX_EXAMPLES]
+            ]
+    implausible = Rejections(0, counts, examples)  # rows counted as checked once, above
+    return clean.iloc[np.flatnonzero(verdict == 0)], rejections.merged(implausible)

@@ -147,11 +147,67 @@ class CandleStore:
             rows = conn.execute(query.order_by(candles.c.ts)).all()
         return _frame(rows)
 
-    def count(self, key: SeriesKey) -> int:
-        """Number of stored candles of `key`."""
+    def _selection(
+        self,
+        key: SeriesKey,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        off_grid_unit_ms: int | None = None,
+    ) -> Any:
+        """The candles of `key` with `start <= open time < end`; with `off_grid_unit_ms`, only
+        those whose open time is not a multiple of it (stamps off the timeframe's grid)."""
+        where = self._where(key)
+        if start is not None:
+            where = sa.and_(where, candles.c.ts >= _ms(start))
+        if end is not None:
+            where = sa.and_(where, candles.c.ts < _ms(end))
+        if off_grid_unit_ms is not None:
+            where = sa.and_(where, candles.c.ts % int(off_grid_unit_ms) != 0)
+        return where
+
+    def count(
+        self,
+        key: SeriesKey,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        off_grid_unit_ms: int | None = None,
+    ) -> int:
+        """Number of stored candles of `key` (in `[start, end)`, off the grid: see `delete`)."""
+        where = self._selection(key, start, end, off_grid_unit_ms)
         with self.engine.connect() as conn:
-            query = sa.select(sa.func.count()).select_from(candles).where(self._where(key))
+            query = sa.select(sa.func.count()).select_from(candles).where(where)
             return int(conn.execute(query).scalar_one())
+
+    def span(
+        self,
+        key: SeriesKey,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        off_grid_unit_ms: int | None = None,
+    ) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
+        """(count, oldest open time, newest open time) of the stored candles selected."""
+        where = self._selection(key, start, end, off_grid_unit_ms)
+        query = sa.select(sa.func.count(), sa.func.min(candles.c.ts), sa.func.max(candles.c.ts))
+        with self.engine.connect() as conn:
+            count, low, high = conn.execute(query.where(where)).one()
+        return int(count), _stamp(low), _stamp(high)
+
+    def delete(
+        self,
+        key: SeriesKey,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        off_grid_unit_ms: int | None = None,
+    ) -> int:
+        """Delete the candles of `key` with `start <= open time < end` (either bound may be
+        None) in one transaction; with `off_grid_unit_ms` only those whose open time is not a
+        multiple of it. Returns how many were deleted."""
+        where = self._selection(key, start, end, off_grid_unit_ms)
+        try:
+            with self.engine.begin() as conn:
+                return int(conn.execute(candles.delete().where(where)).rowcount)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not delete candles of {key}: {exc}") from exc
 
     def series(self) -> list[SeriesKey]:
         """Every series with at least one stored candle, sorted."""
@@ -162,6 +218,10 @@ class CandleStore:
         )
         with self.engine.connect() as conn:
             return [SeriesKey(*row) for row in conn.execute(query)]
+
+
+def _stamp(ms: Any) -> pd.Timestamp | None:
+    return None if ms is None else pd.Timestamp(int(ms), unit="ms", tz="UTC")
 
 
 def _frame(rows: Sequence[Any]) -> pd.DataFrame:

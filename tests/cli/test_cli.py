@@ -60,12 +60,17 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-def test_unreachable_exchange_names_the_offline_way(tmp_path):
-    result = cli("run", "--exchange-url", "http://127.0.0.1:9", cwd=tmp_path)
+def test_unreachable_exchange_names_the_cause_and_the_offline_way(tmp_path):
+    result = cli(
+        "run", "--exchange-url", "http://127.0.0.1:9", "--set", "source.retries=1", cwd=tmp_path
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert "could not load the markets of binance" in lines[0]
+    assert (
+        "could not load the markets of binance: failed after 2 attempt(s): NetworkError: "
+        "binance GET http://127.0.0.1:9/api/v3/exchangeInfo (connection refused)"
+    ) in lines[0]
     assert "candlecast run --csv FILE" in lines[0]
 
 
@@ -103,7 +108,16 @@ def test_fetch_against_the_sandbox_exchange(tmp_path, sandbox_exchange):
     assert store.candles.count(SeriesKey("binance", "BTC/USDT", "1h")) == stored
 
 
-@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["sandbox-exchange", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["sandbox-exchange", "--help"],
+        ["candles", "--help"],
+        ["candles", "delete", "--help"],
+    ],
+)
 def test_help_texts(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "Usage" in result.output

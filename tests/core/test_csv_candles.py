@@ -172,3 +172,45 @@ def test_a_missing_file_or_a_folder_is_a_data_error(tmp_path):
         read_candle_csv(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="is not a file"):
         read_candle_csv(tmp_path)
+
+
+@pytest.mark.parametrize("missing", ["", "NaN", "nan", "null", "NULL", "None", "NA", "N/A"])
+def test_a_missing_value_is_nan_however_it_is_written(tmp_path, missing):
+    """A literal `null` is a missing value like an empty cell: rejected per row by validation,
+    never a failure of the whole file."""
+    path = write(
+        tmp_path,
+        HEADER + "2024-01-01 00:00:00,1,2,0.5,1.5,1\n"
+        f"2024-01-01 01:00:00,1.5,2.5,1,{missing},2\n"
+        "2024-01-01 02:00:00,1.5,2.5,1,2,3\n",
+    )
+    frame = read_candle_csv(path)
+    assert np.isnan(frame["close"].iloc[1]) and frame["close"].iloc[[0, 2]].tolist() == [1.5, 2.0]
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolons"), ("\t", "tabs"), ("|", "'|'")])
+def test_files_separated_by_semicolons_tabs_or_bars_are_read(tmp_path, delimiter, name):
+    path = write(
+        tmp_path,
+        HEADER.replace(",", delimiter)
+        + "2024-01-01 00:00:00;1;2;0.5;1.5;1\n".replace(";", delimiter)
+        + "2024-01-01 01:00:00;1.5;2.5;1;2;2\n".replace(";", delimiter),
+    )
+    frame = read_candle_csv(path)
+    assert list(frame.index) == utc("2024-01-01 00:00", "2024-01-01 01:00")
+    assert frame["close"].tolist() == [1.5, 2.0]
+    # a file whose header lacks a column says which delimiter it was read with
+    bad = write(tmp_path, f"time{delimiter}open\n1{delimiter}2\n", name="bad.csv")
+    with pytest.raises(DataError) as err:
+        read_candle_csv(bad)
+    assert f"found time, open (columns separated by {name})" in str(err.value)
+
+
+def test_a_decimal_comma_is_named_in_the_error(tmp_path):
+    path = write(tmp_path, HEADER.replace(",", ";") + "2024-01-01 00:00:00;1;2;0,5;1,5;1\n")
+    with pytest.raises(DataError) as err:
+        read_candle_csv(path)
+    assert str(err.value) == (
+        f"{path}: low '0,5' in row 1 (line 2) is not a number; decimal commas are not read: "
+        "use '.' as the decimal separator"
+    )

@@ -18,7 +18,7 @@ from tests.fixtures.series import make_candles
 
 pytestmark = pytest.mark.faults
 
-SERIES = "binance:BTC/USDT:1h"
+SERIES = "csv:BTC/USDT:1h"
 BLOCK = {"CANDLECAST_BLOCK_PLUGINS": "candlecast.plugins.cells.gru"}
 
 

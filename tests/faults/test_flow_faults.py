@@ -24,7 +24,7 @@ from tests.fixtures.models import tiny_config
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-SERIES = "binance:BTC/USDT:1h"
+SERIES = "csv:BTC/USDT:1h"
 ROWS = 4 * 4  # horizon 4 x (gru, naive, seasonal_naive, combination)
 
 

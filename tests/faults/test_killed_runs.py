@@ -24,7 +24,7 @@ from tests.faults.conftest import (
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-SERIES = "binance:BTC/USDT:1h"
+SERIES = "csv:BTC/USDT:1h"
 HORIZON, MODELS = 4, 4  # gru, naive, seasonal_naive and their combination: 4 steps each
 
 
@@ -93,7 +93,7 @@ def test_runs_killed_mid_training_and_mid_publish_leave_nothing_partial(workdir)
     assert len({row[:4] for row in after}) == len(after)
     assert temporaries(home) == []  # swept: models/ and outputs/
     assert [p.name for p in (home / "outputs" / "runs").iterdir()] == [latest_run]
-    latest = home / "outputs" / "latest" / "binance_BTC-USDT_1h" / "manifest.json"
+    latest = home / "outputs" / "latest" / "csv_BTC-USDT_1h" / "manifest.json"
     assert json.loads(latest.read_text())["run_id"] == latest_run
     for row in table_rows(_db(workdir), "models"):  # every registered model file is whole
         path, digest = row[13], row[14]

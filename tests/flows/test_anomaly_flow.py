@@ -51,24 +51,22 @@ def test_a_planted_spike_is_flagged_and_announced_once(prefect_harness, tmp_path
     from candlecast.flows.runtime import open_store
 
     store = open_store(config.storage.resolved_database_url)
-    flags = store.anomalies.flags("binance:BTC/USDT:1h")
+    flags = store.anomalies.flags("csv:BTC/USDT:1h")
     spikes = [f for f in flags if f.kind == "spike"]
     assert spikes and any(str(f.timestamp).startswith("2024-01-24 08") for f in spikes)
     announced = [e for e in sent if e["payload"]["kind"] == "spike"]
     assert announced and announced[0]["event"] == "candlecast.anomaly.detected"
     payload = announced[0]["payload"]
-    assert payload["series"] == "binance:BTC/USDT:1h" and payload["severity"] in (
+    assert payload["series"] == "csv:BTC/USDT:1h" and payload["severity"] in (
         "info",
         "warning",
         "critical",
     )
-    assert (
-        announced[0]["resource"]["prefect.resource.id"] == "candlecast.series.binance_BTC-USDT_1h"
-    )
+    assert announced[0]["resource"]["prefect.resource.id"] == "candlecast.series.csv_BTC-USDT_1h"
     sent.clear()
     forecast_flow(config=config, mode="forecast")  # same candles: nothing new to announce
     assert [e for e in sent if e["payload"]["kind"] == "spike"] == []
-    assert len(store.anomalies.flags("binance:BTC/USDT:1h")) == len(flags)
+    assert len(store.anomalies.flags("csv:BTC/USDT:1h")) == len(flags)
 
 
 def test_a_third_party_detector_from_an_entry_point_runs(prefect_harness, tmp_path, monkeypatch):
@@ -107,9 +105,7 @@ def test_a_third_party_detector_from_an_entry_point_runs(prefect_harness, tmp_pa
         assert forecast_flow(config=config)["status"] == "ok"
         from candlecast.flows.runtime import open_store
 
-        flags = open_store(config.storage.resolved_database_url).anomalies.flags(
-            "binance:BTC/USDT:1h"
-        )
+        flags = open_store(config.storage.resolved_database_url).anomalies.flags("csv:BTC/USDT:1h")
         assert [f.detector for f in flags if f.kind == "newest"] == ["newest"]
     finally:
         sys.modules.pop(module.__name__, None)

@@ -39,13 +39,13 @@ def test_flow_forecasts_every_target_and_cell_and_reruns_without_duplicates(
     config = _config(tmp_path, candles_csv, model={"targets": ["close", "volume"]})
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok", summary
-    series = "binance:BTC/USDT:1h"
+    series = "csv:BTC/USDT:1h"
     targets = summary["series"][series]["targets"]
     assert set(targets) == {"close", "volume"}
     assert all(t["champion"] is not None and t["error"] is None for t in targets.values())
 
     home = tmp_path / "home"
-    latest = pd.read_csv(home / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv")
+    latest = pd.read_csv(home / "outputs" / "latest" / "csv_BTC-USDT_1h" / "forecasts.csv")
     last_candle = candles.index[-1]
     for target in ("close", "volume"):
         mine = latest[latest["target"] == target]
@@ -70,7 +70,7 @@ def test_flow_forecasts_every_target_and_cell_and_reruns_without_duplicates(
     }
     report = (home / "reports" / f"{summary['run_id']}.html").read_text()
     for target in ("close", "volume"):
-        assert f'id="chart-binance-btc-usdt-1h-{target}"' in report
+        assert f'id="chart-csv-btc-usdt-1h-{target}"' in report
 
     from candlecast.flows.runtime import open_store
 
@@ -117,7 +117,7 @@ def test_example_plugin_runs_in_the_flow(prefect_harness, tmp_path, candles_csv)
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok"
     latest = pd.read_csv(
-        tmp_path / "home" / "outputs" / "latest" / "binance_BTC-USDT_1h" / "forecasts.csv"
+        tmp_path / "home" / "outputs" / "latest" / "csv_BTC-USDT_1h" / "forecasts.csv"
     )
     assert len(latest[latest["model"] == "conv_gru"]) == 4
 
@@ -136,6 +136,6 @@ def test_a_failing_series_does_not_fail_the_others(prefect_harness, tmp_path, ca
     )
     summary = forecast_flow(config=config)
     assert summary["status"] == "partial"
-    assert summary["series"]["binance:GOOD/USDT:1h"]["error"] is None
-    assert summary["series"]["binance:GOOD/USDT:1h"]["targets"]["close"]["champion"]
-    assert "high" in summary["series"]["binance:BAD/USDT:1h"]["error"]  # names missing columns
+    assert summary["series"]["csv:GOOD/USDT:1h"]["error"] is None
+    assert summary["series"]["csv:GOOD/USDT:1h"]["targets"]["close"]["champion"]
+    assert "high" in summary["series"]["csv:BAD/USDT:1h"]["error"]  # names missing columns

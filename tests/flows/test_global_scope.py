@@ -32,7 +32,7 @@ def test_both_scopes_compete_in_one_run(prefect_harness, tmp_path):
     summary = forecast_flow(config=config)
     assert summary["status"] == "ok", summary
     latest = pd.read_csv(
-        tmp_path / "home" / "outputs" / "latest" / "binance_AAA-USDT_1h" / "forecasts.csv"
+        tmp_path / "home" / "outputs" / "latest" / "csv_AAA-USDT_1h" / "forecasts.csv"
     )
     assert {"gru", "gru@global"} <= set(latest["model"])
     from candlecast.flows.runtime import open_store

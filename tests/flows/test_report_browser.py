@@ -192,7 +192,7 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
     assert report == tmp_path / "home" / "reports" / f"{summary['run_id']}.html"
     index = (report.parent / "index.html").read_text()
     assert f'<a href="{report.name}">{summary["run_id"]}</a>' in index
-    champion = summary["series"]["binance:BTC/USDT:1h"]["targets"]["close"]["champion"]
+    champion = summary["series"]["csv:BTC/USDT:1h"]["targets"]["close"]["champion"]
 
     with chromium(tmp_path / "profile") as page:
         page.call("Runtime.enable")
@@ -213,11 +213,11 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
             time.sleep(0.2)
             state = page.evaluate(CHARTS)
 
-        price = "chart-binance-btc-usdt-1h-close"
+        price = "chart-csv-btc-usdt-1h-close"
         assert state["charts"] == [
             price,
-            "chart-binance-btc-usdt-1h-volume",
-            "decomp-binance-btc-usdt-1h",
+            "chart-csv-btc-usdt-1h-volume",
+            "decomp-csv-btc-usdt-1h",
         ]
         assert state["rendered"] == state["charts"]
         # history, 6 other models (4 cells, 2 baselines, the combination, less the champion),
@@ -237,7 +237,7 @@ def test_the_report_of_a_real_run_renders_in_chromium(prefect_harness, tmp_path,
         flagged = _hover(page, price, "anomaly flag", 0)
         if flagged is not None:  # a flag within the chart's 14 days: kind, score, threshold
             assert "score" in flagged and "threshold" in flagged, flagged
-        irregular = _hover(page, "decomp-binance-btc-usdt-1h", "irregular", 10)
+        irregular = _hover(page, "decomp-csv-btc-usdt-1h", "irregular", 10)
         assert irregular is not None and "irregular" in irregular
 
         assert page.errors() == []

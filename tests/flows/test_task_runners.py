@@ -191,7 +191,7 @@ def test_a_training_timeout_fails_only_that_cell_and_is_reported(prefect_harness
     summary = run_forecast(config, "train")
     assert summary["status"] == "partial"  # the baselines still forecast every series
     for symbol in SYMBOLS:
-        series = summary["series"][f"binance:{symbol}:1h"]
+        series = summary["series"][f"csv:{symbol}:1h"]
         assert series["error"] is None
         close = series["targets"]["close"]
         assert close["champion"] in ("naive", "seasonal_naive", "combination")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import difflib
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
 
-from candlecast.core.errors import ConfigError, SourceError
+from candlecast.core.errors import ConfigError
 from candlecast.core.market.timeframes import timeframe_seconds
+from candlecast.plugins.sources.ccxt.markets import load_markets
+from candlecast.plugins.sources.ccxt.retry import RetryPolicy
 
 # Exchanges whose ccxt client is Binance's: restricted to spot, no calls that need API keys.
 _BINANCE_SPOT = {"binance", "binanceus"}
@@ -86,10 +90,18 @@ def make_exchange(
     return exchange
 
 
-def check_series(exchange: ccxt.Exchange, symbol: str, timeframe: str) -> None:
+def check_series(
+    exchange: ccxt.Exchange,
+    symbol: str,
+    timeframe: str,
+    *,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Fail at once, listing what the exchange offers, when it has no such symbol or timeframe.
 
-    Loads the exchange's markets (one request the first time; ccxt keeps them).
+    Loads the exchange's markets (one request the first time, retried under `retry`; ccxt keeps
+    them): a SourceError when that still fails.
     """
     offered_timeframes = list((exchange.timeframes or {}).keys())
     if timeframe not in offered_timeframes:
@@ -98,12 +110,7 @@ def check_series(exchange: ccxt.Exchange, symbol: str, timeframe: str) -> None:
             f"{', '.join(offered_timeframes) or 'none'}"
         )
     timeframe_seconds(timeframe)  # and candlecast must understand it
-    try:
-        exchange.load_markets()
-    except ccxt.BaseError as exc:
-        raise SourceError(
-            f"could not load the markets of {exchange.id} ({exc.__class__.__name__}: {exc})"
-        ) from exc
+    load_markets(exchange, retry, sleep)
     symbols = list(exchange.symbols or [])
     if symbol not in symbols:
         near = _close(symbol, symbols)

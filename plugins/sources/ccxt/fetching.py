@@ -1,19 +1,30 @@
 """Fetching candles through ccxt: paginated, retried, de-duplicated, only closed candles.
 
-`fetch_candles` walks `fetch_ohlcv` pages forward from `since` and hands each page of new closed
+`fetch_candles` walks `fetch_ohlcv` pages forward from `since` and hands each page of closed
 candles to `on_page` as soon as it has it, so a failure later keeps what came before.
-`sync_series` (sync.py) uses it to bring a stored series up to date: the first run backfills `history`,
-later runs ask only for candles after the newest stored one (with nothing new: one request).
+`sync_series` (sync.py) uses it to bring a stored series up to date: the first run backfills
+`history`, later runs ask from a few candles before the newest stored one (the overlap, to pick
+up corrections) in one request.
 
-Which candle is still open is judged by the exchange's clock (the `Date` header of its answer),
-not the local one; `now=` overrides both. A page with a gap is asked for once more
-(`recheck_gaps`): a candle that one answer left out is recovered, a gap that is still there on
-the second ask is a real one (gaps.py fills or reports it after loading).
+Which candle is closed is judged by the exchange's clock, never the local one nor the HTTP `Date`
+header (a proxy or a skewed server can put that anywhere):
+  - a candle is closed once the exchange serves a later one: a candle that opens at t exists
+    only when the exchange's clock has reached t, so every candle that ends by t has closed;
+  - a reading of the exchange's time endpoint (`clock`, taken on a backfill) closes candles
+    that end before it, carried forward on the local monotonic clock;
+  - `now=` fixes the decision time instead (candles closed at `now`, later ones ignored).
+Without a clock, the newest candle an answer holds is not judged closed (on Binance it is the
+open one): a full page's newest candle is asked for again as the first of the next page, the
+newest candle of the last page is left for a later run. This costs no request.
+
+A page with a gap is asked for once more (`recheck_gaps`): a candle that one answer left out is
+recovered, a gap that is still there on the second ask is a real one (gaps.py fills or reports it
+after loading). Gaps before `known_until` (candles fetched before, re-read as the overlap) are
+not asked about again.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +38,7 @@ from candlecast.core.errors import ConfigError
 from candlecast.core.market.candles import SeriesKey, frame_from_ohlcv
 from candlecast.core.market.fetch_report import FetchFailed, FetchReport
 from candlecast.core.market.timeframes import timeframe_seconds
+from candlecast.plugins.sources.ccxt.clock import ExchangeClock
 from candlecast.plugins.sources.ccxt.retry import Caller, GiveUp, RetryPolicy
 
 DEFAULT_PAGE_LIMIT = 500
@@ -50,18 +62,6 @@ def _ms(ts: pd.Timestamp) -> int:
 
 def _ts(ms: int) -> pd.Timestamp:
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
-
-
-def _server_now_ms(exchange: ccxt.Exchange) -> int | None:
-    """The exchange's clock from its last answer's `Date` header (None when absent)."""
-    headers = getattr(exchange, "last_response_headers", None) or {}
-    value = headers.get("Date") if hasattr(headers, "get") else None
-    if not value:
-        return None
-    try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp() * 1000)
-    except (TypeError, ValueError):
-        return None
 
 
 def _rows(exchange: ccxt.Exchange, answer: Any, what: str) -> np.ndarray:
@@ -107,14 +107,18 @@ def fetch_candles(
     on_page: Callable[[pd.DataFrame], None],
     retry: RetryPolicy | None = None,
     now: pd.Timestamp | None = None,
+    clock: ExchangeClock | None = None,
     sleep: Callable[[float], None] = time.sleep,
     recheck_gaps: bool = True,
+    known_until: pd.Timestamp | None = None,
 ) -> FetchReport:
     """Fetch the closed candles of `key` with `since <= open time < until`, page by page.
 
-    Each page's new candles (sorted, de-duplicated, closed only) go to `on_page` before the next
-    page is asked for. Raises FetchFailed (a SourceError, with `.report`) when a request still
-    fails after `retry`; the pages before it have been handed over.
+    Each page's candles (sorted, de-duplicated, closed only) go to `on_page` before the next
+    page is asked for. `clock` is a reading of the exchange's clock (it closes the newest
+    candle once its time has come); `now` fixes the decision time instead. Raises FetchFailed
+    (a SourceError, with `.report`) when a request still fails after `retry`; the pages before
+    it have been handed over.
     """
     retry = retry or RetryPolicy()
     limit = page_limit if page_limit is not None else exchange_page_limit(exchange)
@@ -140,16 +144,18 @@ def fetch_candles(
         )
 
     expected = -(-since_ms // tf_ms) * tf_ms  # the first open time on the grid at or after since
+    gaps_from = expected if known_until is None else max(expected, _ms(known_until))
     cursor = since_ms
+    served = -1  # the newest open time the exchange has served: its clock is past it
     try:
         while until_ms is None or cursor < until_ms:
             rows = ask(cursor, limit)
             report.pages += 1
-            server_now = fixed_now or _server_now_ms(exchange) or int(exchange.milliseconds())
             raw_count = len(rows)
             if raw_count == 0:
                 break
             newest_raw = int(rows[:, 0].max())
+            served = max(served, newest_raw)
 
             ts = rows[:, 0].astype("int64")
             keep = ts >= expected  # earlier ones: handed over already, or before since
@@ -164,10 +170,11 @@ def fetch_candles(
             # A page with a gap is asked for once more; what only the second answer has is
             # added (a candle the first answer left out), what neither has is a real gap.
             page_ts = page[:, 0].astype("int64")
+            fresh = page_ts[page_ts >= gaps_from]
             if (
                 recheck_gaps
-                and len(page_ts)
-                and (np.diff(page_ts, prepend=expected - tf_ms) > tf_ms).any()
+                and len(fresh)
+                and (np.diff(fresh, prepend=max(gaps_from, expected) - tf_ms) > tf_ms).any()
             ):
                 report.gap_rechecks += 1
                 again = ask(cursor, limit)
@@ -182,26 +189,36 @@ def fetch_candles(
                     page = page[np.argsort(page[:, 0], kind="stable")]
 
             page_ts = page[:, 0].astype("int64")
-            closed = page_ts + tf_ms <= server_now
-            report.open_dropped += int((~closed).sum())
+            if fixed_now is not None:
+                decided_by = fixed_now
+            else:
+                decided_by = max(served, clock.now_ms() if clock is not None else -1)
+            closed = page_ts + tf_ms <= decided_by
             wanted = closed if until_ms is None else closed & (page_ts < until_ms)
-            page = page[wanted]
-            if len(page):
-                frame = frame_from_ohlcv(page)
+            handed = page[wanted]
+            if len(handed):
+                frame = frame_from_ohlcv(handed)
                 on_page(frame)
                 report.new_candles += len(frame)
                 if report.first is None:
                     report.first = frame.index[0]
                 report.last = frame.index[-1]
-                expected = int(page[-1, 0]) + tf_ms
+                expected = int(handed[-1, 0]) + tf_ms
 
-            if not closed.all():
-                break  # reached the open candle: nothing newer is closed
-            next_cursor = max(newest_raw + tf_ms, expected)
+            undecided = int((~closed).sum())
+            if undecided and fixed_now is None and clock is None and raw_count >= limit:
+                # a full page's newest candle: the next page shows whether a later one exists
+                next_cursor = int(page_ts[~closed][0])
+            elif undecided:
+                report.open_dropped += undecided
+                break  # reached the open candle (or the newest, not known to be closed)
+            else:
+                next_cursor = max(newest_raw + tf_ms, expected)
+                present = fixed_now if fixed_now is not None else clock and clock.now_ms()
+                if raw_count < limit and (not present or newest_raw + 2 * tf_ms > present):
+                    break  # a short page that reaches the present
             if until_ms is not None and next_cursor >= until_ms:
                 break
-            if raw_count < limit and newest_raw + 2 * tf_ms > server_now:
-                break  # a short page that reaches the present
             if next_cursor <= cursor:
                 break  # the exchange is not moving forward
             cursor = next_cursor
@@ -214,30 +231,12 @@ def fetch_candles(
             if report.last is not None
             else "no candles were handed over"
         )
-        raise FetchFailed(
+        error = FetchFailed(
             f"fetching {key} from {exchange.id} stopped: {exc}; {got}; the next run resumes there",
             report,
-        ) from exc.__cause__
+        )
+        error.rate_limited = exc.rate_limited
+        raise error from exc.__cause__
     report.completed = True
     report.elapsed_s = time.monotonic() - started
     return report
-
-
-def exchange_now(
-    exchange: ccxt.Exchange,
-    retry: RetryPolicy | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    report: FetchReport | None = None,
-) -> pd.Timestamp:
-    """The exchange's clock (`fetch_time`, retried), or the local clock where it has none."""
-    if not exchange.has.get("fetchTime"):
-        return _ts(int(exchange.milliseconds()))
-    report = report or FetchReport(SeriesKey(exchange.id, "", ""))
-    call = Caller(exchange, retry or RetryPolicy(), report, sleep)
-    try:
-        return _ts(int(call(f"fetch_time() on {exchange.id}", exchange.fetch_time)))
-    except GiveUp as exc:
-        report.error = str(exc)
-        raise FetchFailed(
-            f"could not read the clock of {exchange.id}: {exc}", report
-        ) from exc.__cause__

@@ -109,19 +109,73 @@ class Caller:
                 asked = _retry_after(self.exchange, exc)
                 if asked is not None and asked > self.retry.max_delay:
                     raise GiveUp(
-                        f"{what}: the exchange asked to wait {asked:.0f} s (Retry-After), longer "
-                        f"than max_delay={self.retry.max_delay} s ({type(exc).__name__}: {exc})"
+                        what,
+                        f"the exchange asked to wait {asked:.0f} s (Retry-After), longer than "
+                        f"max_delay={self.retry.max_delay} s ({describe(exc)})",
+                        exc,
                     ) from exc
                 if attempt == self.retry.attempts:
                     raise GiveUp(
-                        f"{what} failed after {attempt} attempt(s): {type(exc).__name__}: {exc}"
+                        what, f"failed after {attempt} attempt(s): {describe(exc)}", exc
                     ) from exc
                 self.report.retries += 1
                 self.sleep(max(self.retry.backoff(attempt), asked or 0.0))
             except ccxt.BaseError as exc:
-                raise GiveUp(f"{what} was refused: {type(exc).__name__}: {exc}") from exc
+                raise GiveUp(what, f"was refused: {describe(exc)}", exc) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
 
 
 class GiveUp(Exception):
-    pass
+    """A request that failed for good: `what` it was, `detail` (how it failed, the error and its
+    cause), `last` (the final error)."""
+
+    def __init__(self, what: str, detail: str, last: BaseException) -> None:
+        sep = ": " if detail.startswith("the exchange asked") else " "
+        super().__init__(f"{what}{sep}{detail}")
+        self.what, self.detail, self.last = what, detail, last
+
+    @property
+    def rate_limited(self) -> bool:
+        """The exchange was reached and kept asking to slow down (HTTP 429/418)."""
+        return isinstance(self.last, ccxt.DDoSProtection | ccxt.RateLimitExceeded)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what caused it, outermost first (`__cause__`, else `__context__`)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def cause(exc: BaseException) -> str | None:
+    """Why a request failed, in words, from deep in the error chain: ccxt's network errors
+    name only the request (`binance GET http://...`); the reason ("connection refused",
+    "HTTP 503 Service Unavailable", "timed out") is what raised it."""
+    chain = _chain(exc)
+    for inner in chain[1:]:
+        response = getattr(inner, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return f"HTTP {status} {getattr(response, 'reason', '') or ''}".strip()
+    root = chain[-1]
+    if root is exc:
+        return None
+    if isinstance(root, OSError) and root.strerror:
+        return root.strerror[0].lower() + root.strerror[1:]  # "Connection refused"
+    return str(root) or type(root).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message (cause)`, the cause left out when the message already says it."""
+    text = f"{type(exc).__name__}: {exc}"
+    reason = cause(exc)
+    said = reason is not None and (
+        reason.lower() in text.lower()
+        or (reason.startswith("HTTP ") and f" {reason.split()[1]} " in f" {text} ")
+    )
+    if reason and not said:
+        text += f" ({reason})"
+    return text

@@ -100,14 +100,15 @@ def _check(config: SourceConfig, exchange: ccxt.Exchange, symbol: str) -> None:
     reloaded from the exchange once before the symbol is reported unknown. Call under the lock."""
     key = (config.exchange, config.url)
     loaded = bool(exchange.markets)
+    retry = retry_policy(config)
     try:
-        check_series(exchange, symbol, config.timeframe)
+        check_series(exchange, symbol, config.timeframe, retry=retry)
     except ConfigError:
         if key not in _from_cache:
             raise
         _from_cache.discard(key)
-        exchange.markets = {}  # so check_series loads them from the exchange (errors wrapped)
-        check_series(exchange, symbol, config.timeframe)
+        exchange.markets = {}  # so check_series loads them from the exchange (retried)
+        check_series(exchange, symbol, config.timeframe, retry=retry)
         _write_cached_markets(markets_cache_path(config), exchange)
         return
     if not loaded:  # check_series just fetched them
@@ -115,6 +116,7 @@ def _check(config: SourceConfig, exchange: ccxt.Exchange, symbol: str) -> None:
 
 
 def retry_policy(config: SourceConfig) -> RetryPolicy:
+    """Every request of the source, the markets included: `source.retries` retries."""
     return RetryPolicy(attempts=config.retries + 1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from candlecast.core.errors import ConfigError, SourceError
+from candlecast.core.errors import ConfigError
 from candlecast.plugins.sources.ccxt.exchange import check_series, make_exchange
 
 
@@ -97,9 +97,3 @@ def test_unknown_timeframe_lists_the_exchange_timeframes_without_a_request(sandb
         "1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, 3d, 1w, 1M"
     )
     assert sandbox_exchange.requests == {}
-
-
-def test_markets_that_cannot_be_loaded_are_a_source_error(sandbox_exchange):
-    sandbox_exchange.inject("server_error", endpoint="exchangeInfo")
-    with pytest.raises(SourceError, match="could not load the markets of binance"):
-        check_series(client(sandbox_exchange), "BTC/USDT", "1h")
