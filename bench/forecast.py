@@ -17,7 +17,8 @@ The protocol, all of it in `Protocol` and `evaluate_target` below:
     part, the interval (Winkler) score, fit and forecast seconds, peak RSS;
   - the champion is decided as candlecast decides it, on a validation backtest inside the
     training part (the same layout shifted back), never on the test part; the `combination`
-    candidate averages the best `backtest.combine` models of that validation backtest;
+    candidate averages every network and statistical model of that validation backtest,
+    weighted by skill (candlecast's `backtest.combination`);
   - intervals as a scheduled candlecast run publishes them: at each test origin, calibrated on
     the newest complete origins of its selection backtest (origins `backtest.step` candles apart
     over `backtest.span_days`), residuals divided by the volatility at their origin
@@ -122,7 +123,7 @@ class Protocol:
     selection_step: int = BacktestConfig().step or 3  # candlecast's backtest origins
     selection_days: float = BacktestConfig().span_days
     halflife_days: float = BacktestConfig().volatility_halflife_days
-    combine: int = BacktestConfig().combine
+    combination: str = BacktestConfig().combination
 
     @property
     def total(self) -> int:
@@ -342,7 +343,7 @@ def _daily_champions(
         known = np.flatnonzero(complete <= now)[-protocol.window :]
         results = {name: subset(both, known) for name, both in history.items()}
         board = leaderboard(results, scale, levels=())
-        combination = choose_members(board, protocol.combine, metric=rule.metric)
+        combination = choose_members(board, metric=rule.metric, weighting=protocol.combination)
         if combination is not None:
             results[NAME] = combine_backtests(results, combination)
             board = leaderboard(results, scale, levels=())
@@ -386,7 +387,7 @@ def _add_combination(
 ) -> str | None:
     """The combination of the best models of the validation backtest, as a model run."""
     board = leaderboard({m: r.validation for m, r in runs.items()}, validation_scale, levels=())
-    combination = choose_members(board, protocol.combine, metric=metric)
+    combination = choose_members(board, metric=metric, weighting=protocol.combination)
     if combination is None:
         return None
     members = {m: runs[m] for m in combination.members}

@@ -260,13 +260,15 @@ class BacktestConfig(Section):
     sliding_window: int | None = Field(None, ge=10, description="scheme 'sliding': train length")
     refit: bool = Field(False, description="refit in every fold (slow) or fit once")
     baselines: list[Literal["naive", "seasonal_naive", "drift", "ets", "theta", "garch"]] = Field(
-        default_factory=lambda: ["naive", "seasonal_naive", "drift", "theta", "garch"]
+        default_factory=lambda: ["naive", "seasonal_naive", "drift", "ets", "theta", "garch"]
     )
-    combine: int = Field(
-        3, ge=0, le=50, description="the `combination` candidate: the best k candidates (0: none)"
+    combination: Literal["skill", "equal", "off"] = Field(
+        "skill",
+        description="the `combination` candidate of every network and statistical model: "
+        "weighted by 1 / their backtest metric (skill), their plain mean (equal), or none (off)",
     )
-    combine_weights: Literal["equal", "skill"] = Field(
-        "equal", description="equal: their mean; skill: weighted by 1 / their backtest MASE"
+    combine_top: int | None = Field(
+        None, ge=2, le=50, description="combine only the best N of them (default: all)"
     )
     intervals: Literal["normalised", "static"] = Field(
         "normalised",

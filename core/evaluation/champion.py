@@ -7,6 +7,8 @@ The rule: the best model by a metric (MASE by default) is published, with two gu
   - Learned models must earn it: a network, or a combination, is published only if it beats the
     best baseline or statistical model by more than the tolerance. Otherwise that model is
     published and the reason says so, naming the best learned model and its score.
+  - Among the learned models that earned it, the combination wins its ties: a single network
+    is published over it only when it beats it by more than the tolerance.
 """
 
 from __future__ import annotations
@@ -103,6 +105,32 @@ def _pick(board: pd.DataFrame, rule: ChampionRule) -> str:
     if not rule.prefer_simpler:  # ties only where scores are equal, then the simpler
         ranked = ranked[ranked["_score"] == best]
     return str(ranked.sort_values(keys).index[0])
+
+
+def _learned_winner(
+    beating: pd.DataFrame, rule: ChampionRule, score: dict[str, float], d: int
+) -> tuple[str, str]:
+    """Among the learned models that beat every simpler one: a combination wins its ties
+    with the networks it averages (a single network's lead of less than the tolerance is
+    mostly the luck of its fit); a network is published only if it beats it by more."""
+    best = str(beating[rule.metric].idxmin())
+    combined = [str(m) for m in beating.index[beating["family"] == "combination"]]
+    if not combined:
+        return best, ""
+    combination = combined[0]
+    if best == combination or score[best] * (1 + rule.tolerance) >= score[combination]:
+        tie = (
+            ""
+            if best == combination
+            else (
+                f"; {best} ({score[best]:.{d}f}) is within {rule.tolerance:.0%} of it, and a "
+                "single fit's lead that small is mostly luck"
+            )
+        )
+        return combination, tie
+    return best, f"; it beats {combination} ({score[combination]:.{d}f}) by more than " + (
+        f"{rule.tolerance:.0%}"
+    )
 
 
 def choose_champion(board: pd.DataFrame, rule: ChampionRule | None = None) -> Choice:

@@ -33,7 +33,7 @@ from candlecast.core.evaluation.volatility import one_step_changes
 class GarchForecaster(FittedOnce):
     """Naive points, GARCH(1,1) bands (see the module docstring)."""
 
-    family = "statistical"
+    family = "baseline"  # its point forecast is naive's; only its bands are modelled
     min_history = 100
 
     def __init__(self, horizon: int, *, mode: str = "relative", name: str = "garch") -> None:

@@ -90,14 +90,16 @@ def add_combination(
     exclude: frozenset[str],
     reference: str,
 ) -> Combination | None:
-    """The `combination` candidate of the best `backtest.combine` models (in place)."""
+    """The `combination` candidate (`backtest.combination`), in place."""
+    if config.backtest.combination == "off":
+        return None
     results = {name: c.result for name, c in candidates.items()}
     point_board = leaderboard(results, scale, levels=(), reference=reference)
     combination = choose_members(
         point_board,
-        config.backtest.combine,
+        top=config.backtest.combine_top,
         metric=config.backtest.metric,
-        weighting=config.backtest.combine_weights,
+        weighting=config.backtest.combination,
         exclude=tuple(exclude),
     )
     if combination is None:

@@ -56,8 +56,8 @@ def test_two_unbiased_candidates_with_independent_errors_combine_into_a_better_o
         "naive": _result("naive", "baseline", truth + rng.normal(0, 3.0, (n, horizon)), truth),
     }
     board = leaderboard(results, scale=1.0, levels=())
-    combination = choose_members(board, 2)
-    assert combination is not None and set(combination.members) == {"a", "b"}
+    combination = choose_members(board, weighting="equal")
+    assert combination is not None and set(combination.members) == {"a", "b"}  # naive stays out
     assert combination.weights == pytest.approx((0.5, 0.5))
     combined = combine_backtests(results, combination)
     assert (combined.name, combined.family) == ("combination", "combination")
@@ -73,27 +73,28 @@ def test_two_unbiased_candidates_with_independent_errors_combine_into_a_better_o
     assert "beats naive" in choice.reason
 
 
-def test_members_are_the_best_k_by_the_metric_without_the_excluded():
+def test_members_are_the_networks_and_statistical_models_weighted_by_skill():
     board = _board(
         {
             "naive": ("baseline", 1.0),
+            "garch": ("baseline", 1.0),
             "gru": ("network", 0.7),
             "lstm": ("network", 0.8),
             "gru@global": ("network", 0.6),
             "theta": ("statistical", 0.9),
         }
     )
-    combination = choose_members(board, 3, exclude=("gru@global",))
-    assert combination.members == ("gru", "lstm", "theta")
-    skill = choose_members(board, 2, weighting="skill")
-    assert skill.members == ("gru@global", "gru")
-    assert skill.weights[0] > skill.weights[1] and sum(skill.weights) == pytest.approx(1.0)
-    assert skill.weights[0] / skill.weights[1] == pytest.approx(0.7 / 0.6)
-    assert choose_members(board, 1) is None  # nothing to combine
-    assert choose_members(board.iloc[:1], 3) is None
-    assert skill.describe() == "the best 2 by mase: gru@global 0.54, gru 0.46"
+    every = choose_members(board, exclude=("gru@global",))
+    assert every.members == ("gru", "lstm", "theta")  # best first; baselines never
+    inverse = np.array([1 / 0.7, 1 / 0.8, 1 / 0.9])
+    assert every.weights == pytest.approx(tuple(inverse / inverse.sum()))
+    top = choose_members(board, top=2)
+    assert top.members == ("gru@global", "gru")
+    assert top.weights[0] / top.weights[1] == pytest.approx(0.7 / 0.6)
+    assert top.describe() == "2 models, weighted by mase: gru@global 0.54, gru 0.46"
+    assert choose_members(board.loc[["naive", "gru"]]) is None  # one member: nothing to mix
     with pytest.raises(ConfigError, match="equal, skill"):
-        choose_members(board, 2, weighting="median")
+        choose_members(board, weighting="median")
 
 
 def test_a_combination_must_earn_its_place_like_a_network():

@@ -30,8 +30,8 @@ def test_defaults_are_the_documented_ones():
     assert config.model.for_target("volume").resolved_transform == "log1p"
     # the older one-target spelling still reads
     assert build_config({"model": {"target": "volume"}}).model.targets == ["volume"]
-    assert config.backtest.combine == 3 and config.backtest.intervals == "normalised"
-    assert "garch" in config.backtest.baselines
+    assert config.backtest.combination == "skill" and config.backtest.intervals == "normalised"
+    assert {"ets", "theta", "garch"} <= set(config.backtest.baselines)
     assert config.storage.resolved_database_url.endswith("candlecast-data/candlecast.db")
 
 

@@ -26,7 +26,7 @@ def _config(**backtest):
             "backtest": {
                 "origins_per_fold": 120,
                 "step": 2,
-                "baselines": ["naive", "seasonal_naive", "drift", "garch"],
+                "baselines": ["naive", "seasonal_naive", "drift", "ets", "theta", "garch"],
                 **backtest,
             },
         }
@@ -78,7 +78,7 @@ def test_published_bands_follow_the_volatility_at_the_newest_candle():
     frame = _calm_then_wild()
     widths = {}
     for mode in ("normalised", "static"):
-        config = _config(intervals=mode, baselines=["naive"], combine=0)
+        config = _config(intervals=mode, baselines=["naive"], combination="off")
         plan = SeriesPlan.from_config(config)
         prepared = prepare_series(frame, KEY, plan)
         candidates = baseline_candidates(prepared, "close", config, plan.folds)
@@ -91,7 +91,7 @@ def test_published_bands_follow_the_volatility_at_the_newest_candle():
 
 
 def test_the_losing_scope_is_neither_champion_nor_combined():
-    config = _config(combine=2)
+    config = _config(combination="equal")
     plan = SeriesPlan.from_config(config)
     prepared = prepare_series(make_candles(1200, seed=4), KEY, plan)
     candidates = baseline_candidates(prepared, "close", config, plan.folds)
