@@ -5,10 +5,11 @@ continues."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from candlecast.core.anomalies.announce import announce_after, to_announce
 from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
 from candlecast.core.anomalies.events import merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
@@ -18,12 +19,15 @@ from candlecast.core.market.timeframes import timeframe_offset
 
 @dataclass
 class Detection:
-    """One series' anomaly step: its flags, the events they make (open ones continued), and
-    which of those events started in this run (to be announced)."""
+    """One series' anomaly step: its flags, the events they make (open ones continued), which
+    of those events started in this run in candles no earlier run judged (to be announced), and
+    which started in this run in older candles (a first run's history: recorded, not
+    announced; see `core/anomalies/announce.py`)."""
 
     flags: list[Flag]
     events: list[AnomalyEvent]
     new_events: list[AnomalyEvent]
+    recorded_only: list[AnomalyEvent] = field(default_factory=list)
 
 
 def flag_since(
@@ -50,7 +54,8 @@ def flag_series(
     target_fpr: float,
 ) -> Detection:
     """Flags of the newest candles, the events they make (open events continued), and which
-    of those events are new (started in this run, to be announced)."""
+    of those events are new: started in this run, announced when they start in candles no
+    earlier run judged."""
     context = DetectionContext(
         series=series,
         timeframe=timeframe,
@@ -65,5 +70,7 @@ def flag_series(
     events = merge_events(
         flags, timeframe, open_events, as_of=judged_through(context, list(detectors.values()))
     )
-    before = {(e.kind, e.start) for e in open_events}
-    return Detection(flags, events, [e for e in events if (e.kind, e.start) not in before])
+    announced, recorded = to_announce(
+        events, open_events, announce_after(context, list(detectors.values()))
+    )
+    return Detection(flags, events, announced, recorded)

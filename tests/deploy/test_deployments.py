@@ -124,17 +124,6 @@ def _run_rows(config: Config) -> int:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def prefect_api():
-    """A real Prefect API server on loopback for this module (prefect_test_harness)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield PREFECT_API_URL.value()
-
-
 # -- plans, parameters, prefect.yaml (no server) ----------------------------------------------
 
 
