@@ -115,6 +115,20 @@ def _states(client, flow_run_id) -> list[str]:
     return [s.type.value for s in client.read_flow_run_states(flow_run_id)]
 
 
+def _logs(flow_run_id) -> list[tuple[str, str]]:
+    """A flow run's logs as the Prefect API keeps them (what the UI shows): (level, message)."""
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    query = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=query, sort=LogSort.TIMESTAMP_ASC)
+    return [(logging.getLevelName(log.level), log.message) for log in logs]
+
+
 def _run_rows(config: Config) -> int:
     engine = sa.create_engine(config.storage.resolved_database_url)
     try:
@@ -285,6 +299,29 @@ def test_served_deployment_runs_from_the_api_and_records_forecasts(
     assert finished.deployment_id == ids[forecast_plan.name]
     assert skipped.state.is_cancelled(), (skipped.state, served.stdout[-4000:])
     assert skipped.state.message.startswith("skipped: started")
+
+    # the run's INFO logs reached the API (the Prefect UI shows them), not the terminal
+    logs = {flow_run.id: _logs(flow_run.id) for flow_run in (finished, skipped)}
+    messages = [message for level, message in logs[finished.id] if level == "INFO"]
+    assert any(m.startswith("run ") and " 1 series, store sqlite:///" in m for m in messages)
+    assert any(m.startswith("recorded {") for m in messages)
+    assert "Finished in state Completed()" in messages
+    assert "| INFO" not in served.stdout and "1 series, store" not in served.stdout
+    # the skipped run is a clean Cancelled state: its warning, no error, no traceback
+    assert [level for level, _ in logs[skipped.id]].count("WARNING") == 1
+    assert all(level in ("INFO", "WARNING") for level, _ in logs[skipped.id]), logs[skipped.id]
+    assert not any("Traceback" in message for _, message in logs[skipped.id])
+    assert logs[skipped.id][-1] == (
+        "INFO",
+        f"Finished in state Cancelled({skipped.state.message!r})",
+    )
+    # --once says how each run ended
+    assert "2 flow run(s) ended:" in served.stdout, served.stdout[-4000:]
+    lines = served.stdout.splitlines()
+    assert f"  {forecast_plan.name}: flow run {finished.name!r} Completed" in lines
+    assert f"  {retrain_plan.name}: flow run {skipped.name!r} Cancelled: skipped: started" in [
+        line[: line.index("skipped: started") + 16] for line in lines if "skipped: started" in line
+    ]
 
     # its forecasts landed in the database
     engine = sa.create_engine(config.storage.resolved_database_url)
