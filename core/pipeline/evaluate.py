@@ -58,13 +58,14 @@ def evaluate(
     results = {name: c.result for name, c in candidates.items()}
     levels = config.backtest.levels
     mode = interval_mode(config)
-    notes: list[str] = []
     calibrations: dict[str, IntervalCalibration] = {}
+    uncalibrated: dict[str, list[str]] = {}  # why -> the models it concerns, said once
     for name, result in results.items():
         try:
             calibrations[name] = calibrate(result, levels, mode)
         except DataError as exc:
-            notes.append(f"{name}: no intervals ({exc})")
+            uncalibrated.setdefault(str(exc), []).append(name)
+    notes = [f"no intervals for {', '.join(names)}: {why}" for why, names in uncalibrated.items()]
     board = leaderboard(
         results,
         mase_scale(prepared, results),

@@ -3,6 +3,7 @@ flow publishes them; nothing here talks to Prefect)."""
 
 from __future__ import annotations
 
+from candlecast.core.report.numbers import price_text
 from candlecast.core.report.slug import series_slug
 from candlecast.core.report.summary import champion_forecast
 from candlecast.core.report.tables import quality_items
@@ -41,9 +42,10 @@ def series_markdown(
         lines += ["", "| step | time (UTC) | forecast | 80% | 95% |", "|---|---|---|---|---|"]
         for row in forecast.to_dict("records"):
             lines.append(
-                f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | {_fmt(row['value'])} | "
-                f"{_fmt(row.get('lower_80'))} – {_fmt(row.get('upper_80'))} | "
-                f"{_fmt(row.get('lower_95'))} – {_fmt(row.get('upper_95'))} |"
+                f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | "
+                f"{price_text(row['value'])} | "
+                f"{price_text(row.get('lower_80'))} – {price_text(row.get('upper_80'))} | "
+                f"{price_text(row.get('lower_95'))} – {price_text(row.get('upper_95'))} |"
             )
     board = outcome.leaderboard
     if board is not None and not board.empty and "mase" in board:

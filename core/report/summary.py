@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from candlecast.core.report.numbers import metric_value, price_text
 from candlecast.core.results import RunResults, SeriesOutcome
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 def champion_forecast(outcome: SeriesOutcome) -> Any:
@@ -38,12 +30,12 @@ def leaderboard_rows(results: RunResults) -> list[dict[str, Any]]:
                     "model": record["model"],
                     "family": record.get("family"),
                     "champion": record["model"] == outcome.champion,
-                    "MASE": _fmt(record.get("mase")),
-                    "MAE/naive": _fmt(record.get("mae_rel")),
-                    "sMAPE %": _fmt(record.get("smape")),
-                    "direction": _fmt(record.get("directional_accuracy"), 3),
-                    "coverage 80": _fmt(record.get("coverage_80"), 3),
-                    "coverage 95": _fmt(record.get("coverage_95"), 3),
+                    "MASE": metric_value(record.get("mase")),
+                    "MAE/naive": metric_value(record.get("mae_rel")),
+                    "sMAPE %": metric_value(record.get("smape")),
+                    "direction": metric_value(record.get("directional_accuracy"), 3),
+                    "coverage 80": metric_value(record.get("coverage_80"), 3),
+                    "coverage 95": metric_value(record.get("coverage_95"), 3),
                 }
             )
     return rows
@@ -69,11 +61,11 @@ def run_markdown(results: RunResults, report_link: str | None = None) -> str:
         if forecast is not None and not forecast.empty:
             lines += ["", "| step | time (UTC) | forecast | 80% | 95% |", "|---|---|---|---|---|"]
             for row in forecast.head(6).to_dict("records"):
-                band80 = f"{_fmt(row.get('lower_80'))} – {_fmt(row.get('upper_80'))}"
-                band95 = f"{_fmt(row.get('lower_95'))} – {_fmt(row.get('upper_95'))}"
+                band80 = f"{price_text(row.get('lower_80'))} – {price_text(row.get('upper_80'))}"
+                band95 = f"{price_text(row.get('lower_95'))} – {price_text(row.get('upper_95'))}"
                 lines.append(
                     f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | "
-                    f"{_fmt(row['value'], 6)} | {band80} | {band95} |"
+                    f"{price_text(row['value'])} | {band80} | {band95} |"
                 )
             if len(forecast) > 6:
                 lines.append(f"| … | {len(forecast) - 6} more steps | | | |")
