@@ -161,9 +161,7 @@ def test_weights_do_not_depend_on_other_users_of_python_random(builtin_cells):
         np.testing.assert_array_equal(a, b)
 
 
-def test_each_model_is_traced_once_for_any_batch_and_tensorflow_never_warns(
-    builtin_cells, caplog
-):
+def test_each_model_is_traced_once_for_any_batch_and_tensorflow_never_warns(builtin_cells, caplog):
     """Six models forecasting batches of 1 to 40 origins: one graph trace per model, and
     TensorFlow's frequent-retracing warning (a run printed four) never fires."""
     import logging
