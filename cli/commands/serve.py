@@ -83,6 +83,7 @@ def print_finished(finished: list, deployments: list[str]) -> None:
         console.print(
             f"nothing was due: no run of {' or '.join(deployments)} was scheduled to start by now",
             highlight=False,
+            soft_wrap=True,
         )
         return
     console.print(f"{len(finished)} flow run(s) ended:")
