@@ -40,17 +40,28 @@ RATE_LIMIT_HINT = (
 )
 
 
+LIBRARY_LOGGERS = ("tensorflow", "absl", "keras", "h5py", "numexpr", "statsmodels", "py.warnings")
+"""Libraries whose warnings (TensorFlow's retracing notices, deprecations) stay out of a user's
+terminal unless --debug: candlecast reports what matters itself."""
+
+
 def quiet_runtime() -> None:
-    """Keep the terminal for candlecast's own output (--verbose shows everything). Call it
-    before loading plugins: a cell plugin may import TensorFlow."""
+    """Keep the terminal for candlecast's own output: Prefect's console shows warnings only
+    (--verbose: everything), library chatter shows only with --debug. What reaches the Prefect
+    API, the run logs of the Prefect UI, is not reduced: a served run's INFO logs are there
+    (PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL quiets the console handler, not the loggers; run
+    processes inherit it). Call it before loading plugins: a cell plugin may import
+    TensorFlow."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls
     # the temporary local API starts within 20 s on an idle machine, not always on a busy one
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if not STATE["debug"]:
+        logging.captureWarnings(True)  # Python warnings become `py.warnings` records
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     if STATE["verbose"]:
         return
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     if "tensorflow" in sys.modules:
         return
     # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: hide them unless the import

@@ -1,8 +1,10 @@
 """Prefect events for new anomaly events, so a Prefect automation can notify people.
 
-Each anomaly event that starts in this run (not one continued from an earlier run) is emitted
-once as `candlecast.anomaly.detected`, on the resource `candlecast.series.<series>`, with the
-series, kind, severity, start, peak score, the newest flag's reason and a link to the report.
+Each anomaly event that starts in candles no earlier run judged (not one continued from an
+earlier run, nor one in the history a series' first run judges: those are recorded only; see
+core/anomalies/announce.py) is emitted once as `candlecast.anomaly.detected`, on the resource
+`candlecast.series.<series>`, with the series, kind, severity, start, end, peak score and time,
+the reason of the event's own peak flag and a link to the report.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from prefect.events import emit_event
 
+from candlecast.core.anomalies.announce import peak_flag
 from candlecast.core.results import RunResults
 
 EVENT = "candlecast.anomaly.detected"
@@ -25,7 +28,7 @@ def emit_anomaly_events(
     sent = 0
     for outcome in results.series:
         for event in new_events.get(outcome.id, []):
-            reasons = [f.reason for f in outcome.flags if f.kind == event.kind]
+            peak = peak_flag(event, outcome.flags)
             payload = {
                 "series": outcome.id,
                 "kind": event.kind,
@@ -33,8 +36,9 @@ def emit_anomaly_events(
                 "start": str(event.start),
                 "end": str(event.end),
                 "peak_score": event.peak_score,
+                "peak_time": str(peak.timestamp) if peak else None,
                 "flags": event.flag_count,
-                "reason": reasons[-1] if reasons else "",
+                "reason": peak.reason if peak else "",
                 "report": report,
                 "run_id": results.run_id,
             }

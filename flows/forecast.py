@@ -15,7 +15,6 @@ from typing import Any, Literal
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.context import get_run_context
-from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from candlecast.core.config import Config, available_cores
@@ -26,7 +25,12 @@ from candlecast.flows import stages
 from candlecast.flows.artifacts import create_artifacts
 from candlecast.flows.events import emit_anomaly_events
 from candlecast.flows.locking import series_lease
-from candlecast.flows.runner import build_task_runner, late_run_reason, scheduled_start
+from candlecast.flows.runner import (
+    build_task_runner,
+    end_cancelled,
+    late_run_reason,
+    scheduled_start,
+)
 from candlecast.flows.runtime import new_run_id, resolve_config
 from candlecast.flows.tasks import record_run, render_report
 
@@ -61,7 +65,7 @@ def forecast_flow(
     late = late_run_reason(config, scheduled_start())
     if late is not None:
         log.warning(late)
-        return Cancelled(message=late)
+        end_cancelled(late)
     runner = build_task_runner(config)
     if get_run_context().task_runner != runner:
         # a deployment's entrypoint starts with the decorator's runner; the configuration

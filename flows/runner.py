@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import NoReturn
 
 import pandas as pd
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -114,3 +115,23 @@ def late_run_reason(
         f"later than schedule.late_after_minutes = {config.schedule.late_after_minutes:g} "
         "(schedule.late_runs = 'skip'); the next scheduled run will forecast"
     )
+
+
+def end_cancelled(message: str) -> NoReturn:
+    """End this deployment run at once, Cancelled with `message`, cleanly.
+
+    A flow that returns a Cancelled state ends Cancelled too, but Prefect's deployment executor
+    then raises it as `CancelledRun` and logs an ERROR with a traceback in the run's logs. So
+    the run's state is set here and the engine is stopped with its own signal (`Abort`, carrying
+    that state), which it handles without an error: the run's logs end with "Finished in state
+    Cancelled(...)"."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import Abort
+    from prefect.runtime import flow_run
+    from prefect.states import Cancelled
+
+    with get_client(sync_client=True) as client:
+        result = client.set_flow_run_state(flow_run.id, Cancelled(message=message), force=True)
+    signal = Abort(message)
+    signal.state = result.state  # type: ignore[attr-defined]  (the engine records it)
+    raise signal

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from candlecast.core.config import ENV_URLS, Config, load_config
+from candlecast.core.config.locate import locate_config
 from candlecast.core.errors import CandlecastError
 from candlecast.core.storage.engine import redact_url
 from candlecast.core.storage.store import Store
@@ -22,7 +23,8 @@ from candlecast.plugins.manager import get_host
 
 
 def resolve_config(config: Config | dict | None, config_path: str | None) -> Config:
-    """The run's Config from a Config, a dict (a deployment's parameter) or a TOML path.
+    """The run's Config from a Config, a dict (a deployment's parameter) or a TOML path; with
+    none of them, the file CANDLECAST_CONFIG names or ./candlecast.toml (`locate_config`).
 
     A database URL given with a redacted password (`user:***@host`, as deployments store it)
     takes the real one from CANDLECAST_DATABASE_URL / CANDLECAST_SQL_URL on the machine that
@@ -31,8 +33,8 @@ def resolve_config(config: Config | dict | None, config_path: str | None) -> Con
         resolved = config
     elif config is not None:
         resolved = Config.model_validate(config)
-    else:
-        resolved = load_config(Path(config_path) if config_path else None)
+    else:  # neither: CANDLECAST_CONFIG or ./candlecast.toml (core/config/locate.py)
+        resolved = load_config(Path(config_path) if config_path else locate_config())
     for (section, key), variable in ENV_URLS.items():
         value = getattr(getattr(resolved, section), key)
         if value and ":***@" in value:

@@ -18,7 +18,7 @@ pools in whichever process trains (the flow's, or a Dask worker's) before its fi
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -179,7 +179,7 @@ def detect_anomalies(
     store = open_store(config.storage.resolved_database_url)
     detectors = resolve_plugins(config).detectors
     series = str(prepared.key)
-    return flag_series(
+    detection = flag_series(
         series,
         prepared.key.timeframe,
         plan.anomaly_window(prepared.frame),
@@ -190,6 +190,14 @@ def detect_anomalies(
         open_events=store.anomalies.open_events(series),
         target_fpr=config.anomalies.target_fpr,
     )
+    if detection.recorded_only:
+        get_run_logger().info(
+            "%s: recorded %d anomaly event(s) of its history without announcing them (a "
+            "series' first run announces only events in its newest candles)",
+            series,
+            len(detection.recorded_only),
+        )
+    return detection
 
 
 @task(name="record-run", **IO_RETRY, cache_policy=NO_CACHE)

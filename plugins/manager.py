@@ -21,6 +21,7 @@ import pluggy
 
 from candlecast.core.errors import PluginError
 from candlecast.plugins import PROJECT, hookspecs
+from candlecast.plugins.diagnostics import unknown_hooks, why_nothing, wrong_arguments
 
 ENTRY_POINT_GROUP = "candlecast"
 BLOCK_ENV = "CANDLECAST_BLOCK_PLUGINS"
@@ -83,12 +84,16 @@ def _check_pending(pm: pluggy.PluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        plugin = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
-        known = ", ".join(sorted(n for n in dir(pm.hook) if n.startswith("register_")))
-        raise PluginError(
-            f"plugin {plugin!r} implements a hook candlecast does not define: {exc}. "
-            f"Known hooks: {known}"
-        ) from None
+        raise PluginError(unknown_hooks(pm, exc)) from None
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str, where: str) -> None:
+    """Register `plugin`; a hook with the wrong arguments is a PluginError that shows the
+    hook's signature (pluggy's own error reads "unexpected PluginValidationError")."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError:
+        raise PluginError(wrong_arguments(plugin, name, where)) from None
 
 
 class PluginHost:
@@ -100,6 +105,7 @@ class PluginHost:
         self._pm: pluggy.PluginManager | None = None
         self._provenance: dict[str, tuple[str, str]] = {}  # plugin name -> (version, origin)
         self._registry: dict[str, dict[str, Registration]] | None = None
+        self._empty: dict[str, str] = {}  # plugin name -> why it registered nothing
         self._lock = threading.RLock()
 
     # ---- loading ------------------------------------------------------------------------------
@@ -143,7 +149,7 @@ class PluginHost:
                 raise PluginError(
                     f"plugin {ep.name!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}"
                 ) from exc
-            pm.register(plugin, name=ep.name)
+            _register(pm, plugin, ep.name, ep.value)
             dist = ep.dist
             self._provenance[ep.name] = (
                 dist.version if dist else "?",
@@ -154,6 +160,7 @@ class PluginHost:
     def _collect(self) -> dict[str, dict[str, Registration]]:
         registry: dict[str, dict[str, Registration]] = {kind: {} for kind in KINDS}
         pm = self.pm
+        returned: dict[str, dict[str, Any]] = {}  # plugin -> hook -> what it returned
         for kind in KINDS:
             caller = getattr(pm.hook, f"register_{kind}")
             for impl in caller.get_hookimpls():  # registration order: built-ins first
@@ -177,7 +184,22 @@ class PluginHost:
                         )
                     registry[_kind][name] = Registration(_kind, name, obj, _plugin, _v, _o)
 
-                impl.function(register=register)
+                try:
+                    value = impl.function(register=register)
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {plugin_name!r} ({origin}): its register_{kind} raised "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                returned.setdefault(plugin_name, {})[f"register_{kind}"] = value
+        registering = {reg.plugin for kind in KINDS for reg in registry[kind].values()}
+        self._empty = {
+            name: why_nothing(plugin, returned.get(name, {}))
+            for name, plugin in pm.list_name_plugin()
+            if name not in registering and plugin is not None
+        }
         return registry
 
     def registry(self) -> dict[str, dict[str, Registration]]:
@@ -189,6 +211,15 @@ class PluginHost:
     def registrations(self) -> list[Registration]:
         return [reg for kind in KINDS for reg in self.registry()[kind].values()]
 
+    def registered_nothing(self) -> dict[str, tuple[str, str, str]]:
+        """Loaded plugins that registered nothing (a hook without @hookimpl, a hook that
+        returned its cells instead of calling register): name -> (version, origin, why)."""
+        self.registry()
+        return {
+            name: (*self._provenance.get(name, ("?", "registered at run time")), why)
+            for name, why in self._empty.items()
+        }
+
     def get(self, kind: str) -> dict[str, Any]:
         return {name: reg.obj for name, reg in self.registry()[kind].items()}
 
@@ -198,17 +229,22 @@ class PluginHost:
         unknown = [n for n in names if n not in available]
         if unknown:
             blocked = sorted(_csv_env(BLOCK_ENV) or ())
+            empty = [
+                f"; plugin {name!r} ({origin}) registered nothing: {why}"
+                for name, (_, origin, why) in self.registered_nothing().items()
+            ]
             raise PluginError(
                 f"unknown {kind[:-1]}{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                 f"registered {kind}: {', '.join(sorted(available)) or '(none)'}"
                 + (f"; {BLOCK_ENV} blocks the plugin(s) {', '.join(blocked)}" if blocked else "")
+                + "".join(empty)
             )
         return {n: available[n] for n in names}
 
     # ---- run-time registration (tests, notebooks) ------------------------------------------
     def add(self, plugin: object, name: str) -> None:
         with self._lock:
-            self.pm.register(plugin, name=name)
+            _register(self.pm, plugin, name, getattr(plugin, "__name__", type(plugin).__name__))
             try:
                 _check_pending(self.pm)
             except PluginError:

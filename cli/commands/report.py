@@ -38,7 +38,7 @@ from candlecast.core.report import (
     write_index,
 )
 from candlecast.core.report.files import linked
-from candlecast.core.report.summary import price
+from candlecast.core.report.numbers import price_text
 from candlecast.core.report.timefmt import show
 from candlecast.core.results import RunResults
 from candlecast.core.storage.store import Store
@@ -171,9 +171,9 @@ def _print_run(results: RunResults) -> None:
                 table.add_row(
                     str(row["step"]),
                     _when(row["target_time"]),
-                    price(row["value"]),
-                    f"{price(row.get('lower_80'))}–{price(row.get('upper_80'))}",
-                    f"{price(row.get('lower_95'))}–{price(row.get('upper_95'))}",
+                    price_text(row["value"]),
+                    f"{price_text(row.get('lower_80'))}–{price_text(row.get('upper_80'))}",
+                    f"{price_text(row.get('lower_95'))}–{price_text(row.get('upper_95'))}",
                 )
             console.print(table)
         kinds: dict[str, int] = {}

@@ -20,7 +20,13 @@ def run(
     mode: Annotated[
         str, typer.Option(help="auto: retrain per policy; train: retrain all; forecast: reuse.")
     ] = "auto",
-    check: Annotated[bool, typer.Option(help="Validate the configuration and stop.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="Validate the configuration and its plugins, build every configured cell "
+            "(no training), warn about what the backtest cannot give, and stop."
+        ),
+    ] = False,
 ) -> None:
     """Run the forecast flow once: fetch, decompose, train/backtest, forecast, flag, publish."""
     cfg = options.build()
@@ -30,10 +36,11 @@ def run(
     from candlecast.core.pipeline.plan import SeriesPlan
     from candlecast.flows.runtime import resolve_plugins
 
-    SeriesPlan.from_config(cfg)  # a backtest layout that cannot work: one line, at once
-    resolve_plugins(cfg).source.check(cfg.source)  # unreachable exchange: one line, at once
+    plan = SeriesPlan.from_config(cfg)  # a backtest layout that cannot work: one line, at once
+    plugins = resolve_plugins(cfg)
+    plugins.source.check(cfg.source)  # unreachable exchange: one line, at once
     if check:
-        console.print("configuration is valid")
+        check_run(cfg, plan, plugins.cells)
         return
     from candlecast.cli.display import run_with_progress
 
@@ -42,6 +49,26 @@ def run(
     print_summary(summary)
     if summary["status"] != "ok":  # a run in which every series failed raised: exit 2
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def check_run(cfg: Any, plan: Any, cells: dict[str, Any]) -> None:
+    """`--check` past the configuration: every configured cell builds its network at the
+    configured sizes (a broken cell plugin fails here, not in a scheduled run), and what the
+    backtest cannot give is a warning."""
+    from candlecast.core.models.probe import probe_cells
+    from candlecast.core.pipeline.preflight import interval_warnings
+
+    built, failed = probe_cells(cells, cfg.model, cfg.source.timeframe)
+    if failed:
+        raise CandlecastError(
+            f"{len(failed)} of {len(cfg.model.cells)} configured cell(s) cannot build their "
+            "network: " + "; ".join(failed.values())
+        )
+    console.print("configuration is valid")
+    shown = ", ".join(f"{cell} ({weights:,} weights)" for cell, weights in built.items())
+    console.print(f"cells built (no training): {shown}", highlight=False, soft_wrap=True)
+    for warning in interval_warnings(cfg, plan):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """`candlecast serve`: register the hourly forecast and daily retrain deployments of the
 configured universe with the Prefect API and run them on their schedules from this process
-(`--once`: run what is due now and return). Needs a Prefect server (PREFECT_API_URL)."""
+(`--once`: run what is due now, print how each run ended, and return). Needs a Prefect server
+(PREFECT_API_URL)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from candlecast.core.errors import CandlecastError
 def serve(
     options: SeriesOptions,
     once: Annotated[
-        bool, typer.Option(help="Run the runs due now (e.g. triggered ones), then exit.")
+        bool,
+        typer.Option(
+            help="Run the runs due now (e.g. triggered ones), print how each ended, exit."
+        ),
     ] = False,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Flow runs this process executes at once.")
@@ -31,7 +35,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the forecast (schedule.forecast_cron) and retrain (schedule.retrain_cron)
-    deployments; each never overlaps itself."""
+    deployments; each never overlaps itself. Ctrl-C stops serving; under schedule.late_runs =
+    'skip' it also pauses both schedules (serving again resumes them)."""
     cfg = options.build()
     from candlecast.deploy.deployments import plan_deployments
 
@@ -61,6 +66,31 @@ def serve(
             "and set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api"
         )
     from candlecast.deploy.serve import serve as serve_deployments
+    from candlecast.deploy.serve import shutdown_note
 
-    console.print("running due runs once" if once else "serving; Ctrl-C stops (schedules are kept)")
-    serve_deployments(cfg, once=once, limit=limit, query_seconds=query_seconds)
+    if not once:
+        console.print(f"serving; {shutdown_note(cfg)}", highlight=False)
+        serve_deployments(cfg, limit=limit, query_seconds=query_seconds)
+        return
+    console.print("running the runs due now, then exiting")
+    finished = serve_deployments(cfg, once=True, limit=limit, query_seconds=query_seconds)
+    print_finished(finished, [plan.name for plan in plans])
+
+
+def print_finished(finished: list, deployments: list[str]) -> None:
+    """What `--once` did: each run that ended meanwhile, with its state and why."""
+    if not finished:
+        console.print(
+            f"nothing was due: no run of {' or '.join(deployments)} was scheduled to start by now",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(f"{len(finished)} flow run(s) ended:")
+    for run in finished:
+        why = f": {run.message}" if run.message and run.state != "Completed" else ""
+        console.print(
+            f"  {run.deployment}: flow run {run.name!r} {run.state}{why}",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from candlecast.core.errors import ModelError
-from candlecast.core.models.cell import Cell, CellRequest
+from candlecast.core.models.cell import Cell, CellRequest, check_build_signature
 
 HEADS = ("seq2vec", "seq2seq", "seq2vec2seq")
 
@@ -46,6 +46,7 @@ def _stack(
     last_sequences: bool,
     prefix: str,
 ) -> Any:
+    check_build_signature(cell)
     for i in range(arch.layers):
         request = CellRequest(
             units=arch.units,

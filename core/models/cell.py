@@ -6,9 +6,12 @@ which recurrent layer it is. `bidirectional` shows how a cell can wrap another r
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from candlecast.core.errors import PluginError
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,34 @@ class Cell(Protocol):
     def build(self, request: CellRequest, cells: Mapping[str, Cell]) -> Any:
         """Build the layer. `cells` is every registered cell, for cells that wrap others."""
         ...
+
+
+def check_build_signature(cell: Any) -> None:
+    """A PluginError in plain words when `cell.build` cannot be called as
+    `build(request, cells)` (say `def build(self, request)`), rather than Python's
+    "takes 2 positional arguments but 3 were given" from deep inside model assembly."""
+    build = getattr(cell, "build", None)
+    name = getattr(cell, "name", type(cell).__name__)
+    if not callable(build):
+        raise PluginError(f"cell {name!r} has no build(request, cells) method")
+    try:
+        signature = inspect.signature(build)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        shown = f"build{signature}"
+        if inspect.ismethod(build):  # the bound method's signature leaves `self` out
+            shown = "build(self" + (", " if signature.parameters else "") + str(signature)[1:]
+        if inspect.isclass(cell):
+            hint = f"register an instance, register({cell.__name__}()), not the class"
+        else:
+            hint = (
+                "define it as `def build(self, request, cells)`: `request` (a CellRequest: "
+                "units, return_sequences, activation, dropout, params, name) and `cells` "
+                "(every registered cell, for a cell that wraps another)"
+            )
+        raise PluginError(
+            f"cell {name!r}: its {shown} cannot be called as build(request, cells); {hint}"
+        ) from None

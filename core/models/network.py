@@ -76,7 +76,7 @@ class NetworkForecaster:
         self.report: TrainingReport | None = None
         self.fit_count = 0
         self.id_vector: np.ndarray | None = None  # one-hot series id (global models only)
-        self._compiled: tuple[Any, Any] | None = None  # (keras model, its compiled call)
+        self._compiled: tuple[Any, dict] | None = None  # (keras model, its graphs by shapes)
 
     # ---- data --------------------------------------------------------------------------------
     @property
@@ -276,15 +276,19 @@ class NetworkForecaster:
         return self.transform.decode(z, values[origins])
 
     def _call(self, inputs: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
-        """The model on `inputs` in chunks, through one compiled graph per model (traced with
-        relaxed shapes, so new batch sizes do not retrace it)."""
+        """The model on `inputs` in chunks, through one compiled graph per model, traced once
+        for any batch size (an input signature with an open batch axis)."""
+        inputs = {k: np.asarray(v, dtype="float32") for k, v in inputs.items()}
+        shapes = tuple(sorted((k, v.shape[1:]) for k, v in inputs.items()))
         if self._compiled is None or self._compiled[0] is not self.keras_model:
+            self._compiled = (self.keras_model, {})
+        graphs = self._compiled[1]
+        if shapes not in graphs:
             import tensorflow as tf
 
-            model = self.keras_model
-            graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            self._compiled = (model, graph)
-        graph = self._compiled[1]
+            signature = {k: tf.TensorSpec((None, *shape), tf.float32) for k, shape in shapes}
+            graphs[shapes] = tf.function(_Inference(self.keras_model), input_signature=[signature])
+        graph = graphs[shapes]
         n = len(inputs["history"])
         parts = [
             np.asarray(graph({k: v[i : i + chunk] for k, v in inputs.items()}), dtype="float64")
@@ -379,3 +383,16 @@ def check_format(meta: dict[str, Any], path: Path) -> None:
         raise ModelError(
             f"model {str(path)!r} has format {meta.get('format')}, expected {FORMAT_VERSION}"
         )
+
+
+class _Inference:
+    """`model(inputs, training=False)` as a callable of its own. TensorFlow counts retracing
+    per Python function (its code object): with one shared lambda, every new model's first
+    trace counted as a retrace of the models before it, and a run warned after five."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.__name__ = f"{getattr(model, 'name', 'model')}_inference"
+
+    def __call__(self, inputs: dict[str, Any]) -> Any:
+        return self.model(inputs, training=False)

@@ -130,7 +130,7 @@ def evaluate(
     at_origins, now = (vol.at_origins, vol.now) if vol is not None else (None, None)
     bands: dict[str, Bands] = {}
     published: dict[str, Bands] = {}
-    notes: list[str] = []
+    uncalibrated: dict[str, list[str]] = {}  # why -> the models it concerns, said once
     for name, candidate in candidates.items():
         result = candidate.result
         if result.bands is not None and candidate.forecast_bands is not None:
@@ -140,10 +140,11 @@ def evaluate(
         try:
             calibration = calibrate(result, levels, mode, scale=at_origins)
         except DataError as exc:
-            notes.append(f"{name}: no intervals ({exc})")
+            uncalibrated.setdefault(str(exc), []).append(name)
             continue
         newest = apply(calibration, candidate.forecast[None, :], now)
         published[name] = {level: (low[0], high[0]) for level, (low, high) in newest.items()}
+    notes = [f"no intervals for {', '.join(names)}: {why}" for why, names in uncalibrated.items()]
     board = leaderboard(
         {n: c.result for n, c in candidates.items()},
         scale,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from candlecast.core.anomalies.announce import announce_after, to_announce
 from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
 from candlecast.core.anomalies.events import merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
@@ -19,13 +20,16 @@ from candlecast.core.market.timeframes import timeframe_offset
 
 @dataclass
 class Detection:
-    """One series' anomaly step: its flags, the events they make (open ones continued), and
-    which of those events started in this run (to be announced)."""
+    """One series' anomaly step: its flags, the events they make (open ones continued), which
+    of those events started in this run in candles no earlier run judged (to be announced), and
+    which started in this run in older candles (a first run's history: recorded, not
+    announced; see `core/anomalies/announce.py`)."""
 
     flags: list[Flag]
     events: list[AnomalyEvent]
     new_events: list[AnomalyEvent]
     failures: dict[str, str] = field(default_factory=dict)  # detector -> why it could not run
+    recorded_only: list[AnomalyEvent] = field(default_factory=list)
 
 
 def flag_since(
@@ -52,7 +56,8 @@ def flag_series(
     target_fpr: float,
 ) -> Detection:
     """Flags of the newest candles, the events they make (open events continued), and which
-    of those events are new (started in this run, to be announced)."""
+    of those events are new: started in this run, announced when they start in candles no
+    earlier run judged."""
     context = DetectionContext(
         series=series,
         timeframe=timeframe,
@@ -74,6 +79,5 @@ def flag_series(
     flags.sort(key=lambda f: (f.timestamp, f.detector, f.kind))
     # events with no flag up to what was judged this run are closed
     events = merge_events(flags, timeframe, open_events, as_of=judged_through(context, ran))
-    before = {(e.kind, e.start) for e in open_events}
-    new = [e for e in events if (e.kind, e.start) not in before]
-    return Detection(flags, events, new, failures)
+    announced, recorded = to_announce(events, open_events, announce_after(context, ran))
+    return Detection(flags, events, announced, failures, recorded)

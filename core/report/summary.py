@@ -3,40 +3,10 @@ the run's result (what the flow returns and the CLI prints)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from candlecast.core.report.numbers import metric_value, price_text
 from candlecast.core.results import RunResults, SeriesOutcome
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def price(value: Any) -> str:
-    """A forecast value as a reader expects it: `36,850.37`, `0.004127`, never `3.685e+04`."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(number):
-        return "–"
-    if abs(number) >= 1000:
-        return f"{number:,.2f}"
-    return f"{number:.6g}"
-
-
-def _number(value: Any, digits: int = 4) -> float | None:
-    """A metric as a number for a table artifact (None where missing)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return round(number, digits) if math.isfinite(number) else None
 
 
 def champions_text(outcome: SeriesOutcome) -> str:
@@ -66,14 +36,14 @@ def leaderboard_rows(results: RunResults) -> list[dict[str, Any]]:
                         "model": record["model"],
                         "family": record.get("family"),
                         "champion": record["model"] == target.champion,
-                        "MASE": _number(record.get("mase")),
-                        "MAE/naive": _number(record.get("mae_rel")),
-                        "sMAPE %": _number(record.get("smape")),
-                        "direction": _number(record.get("directional_accuracy"), 3),
-                        "coverage 80": _number(record.get("coverage_80"), 3),
-                        "interval score 80": _number(record.get("winkler_80")),
-                        "coverage 95": _number(record.get("coverage_95"), 3),
-                        "interval score 95": _number(record.get("winkler_95")),
+                        "MASE": metric_value(record.get("mase")),
+                        "MAE/naive": metric_value(record.get("mae_rel")),
+                        "sMAPE %": metric_value(record.get("smape")),
+                        "direction": metric_value(record.get("directional_accuracy"), 3),
+                        "coverage 80": metric_value(record.get("coverage_80"), 3),
+                        "interval score 80": metric_value(record.get("winkler_80")),
+                        "coverage 95": metric_value(record.get("coverage_95"), 3),
+                        "interval score 95": metric_value(record.get("winkler_95")),
                     }
                 )
     return rows
@@ -87,9 +57,9 @@ def forecast_lines(frame: Any, rows: int | None = None) -> list[str]:
     shown = frame if rows is None else frame.head(rows)
     for row in shown.to_dict("records"):
         lines.append(
-            f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | {price(row['value'])} | "
-            f"{price(row.get('lower_80'))} – {price(row.get('upper_80'))} | "
-            f"{price(row.get('lower_95'))} – {price(row.get('upper_95'))} |"
+            f"| {row['step']} | {row['target_time']:%Y-%m-%d %H:%M} | {price_text(row['value'])} | "
+            f"{price_text(row.get('lower_80'))} – {price_text(row.get('upper_80'))} | "
+            f"{price_text(row.get('lower_95'))} – {price_text(row.get('upper_95'))} |"
         )
     if rows is not None and len(frame) > rows:
         lines.append(f"| … | {len(frame) - rows} more steps | | | |")

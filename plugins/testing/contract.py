@@ -9,13 +9,19 @@ For every head, `check_cell`:
   3. forecasts a few origins: shape `[origins, horizon]`, finite values, the same on a second
      call (no randomness at inference);
   4. saves the model and reloads it in Keras' safe mode: the reloaded model forecasts the same;
-  5. trains again from scratch with the same seed: the same forecast.
-Anything broken raises `CellContractError` naming the cell, the head and what was wrong.
+  5. trains again from scratch with the same seed: the same forecast;
+then, for all heads at once:
+  6. loads the saved models in a fresh process, as a forecast-only run does (plugins through
+     their entry points, `build()` never called): they forecast the same (`fresh.py`).
+Before any of it, `build` must take `(request, cells)` and its layer must follow
+`request.units` (probed with two unit counts). Anything broken raises `CellContractError`
+naming the cell, the head and what was wrong.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,13 +34,15 @@ import pandas as pd
 from pydantic import ValidationError
 
 from candlecast.core.config import CellConfig, ModelConfig, TrainingConfig
-from candlecast.core.errors import ConfigError
+from candlecast.core.errors import ConfigError, PluginError
 from candlecast.core.models.builder import HEADS
-from candlecast.core.models.cell import Cell, CellRequest
+from candlecast.core.models.cell import Cell, check_build_signature
 from candlecast.core.models.network import NetworkForecaster
 from candlecast.core.models.targets import target_series
 from candlecast.plugins.testing.errors import CellContractError
-from candlecast.plugins.testing.report import CellReport, HeadReport, Shape
+from candlecast.plugins.testing.fresh import load_in_fresh_process
+from candlecast.plugins.testing.layer import check_layer
+from candlecast.plugins.testing.report import CellReport, HeadReport
 from candlecast.plugins.testing.saving import REGISTER_HINT, first_line, save_model, why_unloadable
 from candlecast.plugins.testing.series import contract_candles
 
@@ -59,7 +67,9 @@ class ContractSettings:
     candles: int = 160
     train: int = 140  # candles trained on; the rest are forecast from
     origins: tuple[int, ...] = (139, 149, 159)
-    tolerance: float = 1e-6  # relative, for the reload and the rerun
+    tolerance: float = 1e-6  # relative, for the reloads and the rerun
+    fresh_process: bool = True  # check 6: load the saved models in a fresh process
+    fresh_timeout: float = 600.0  # seconds that process may take (it imports TensorFlow)
 
 
 def check_cell(
@@ -90,12 +100,29 @@ def check_cell(
     available[name] = cell
     frame = contract_candles(settings.candles)
     reports: dict[str, HeadReport] = {}
+    saved: dict[str, tuple[Path, np.ndarray]] = {}
     with _workdir(tmp_path) as workdir:
         for head in heads:
-            reports[head] = _check_head(
+            reports[head], saved[head] = _check_head(
                 cell, available, head, frame, workdir, dict(params or {}), seed, settings
             )
-    return CellReport(cell=name, description=description, heads=reports)
+        via = "not checked (ContractSettings.fresh_process is off)"
+        if settings.fresh_process:
+            fresh = load_in_fresh_process(
+                cell,
+                saved,
+                candles=settings.candles,
+                origins=list(settings.origins),
+                tolerance=settings.tolerance,
+                workdir=workdir,
+                timeout=settings.fresh_timeout,
+            )
+            via = fresh.via
+            reports = {
+                head: dataclasses.replace(report, fresh_diff=fresh.diffs.get(head))
+                for head, report in reports.items()
+            }
+    return CellReport(cell=name, description=description, heads=reports, fresh_load=via)
 
 
 # ---- the checks ---------------------------------------------------------------------------------
@@ -137,6 +164,10 @@ def _identity(cell: Any) -> tuple[str, str]:
         raise CellContractError(
             f"{shown}: has no `build(request, cells)` method returning a Keras layer"
         )
+    try:
+        check_build_signature(cell)
+    except PluginError as exc:
+        raise CellContractError(str(exc)) from None
     return name, description
 
 
@@ -149,11 +180,12 @@ def _check_head(
     params: dict[str, Any],
     seed: int,
     settings: ContractSettings,
-) -> HeadReport:
+) -> tuple[HeadReport, tuple[Path, np.ndarray]]:
+    """One head's checks 1-5; returns its report, and the saved model with its forecast."""
     started = time.perf_counter()
     where = f"cell {cell.name!r} with head {head}"
     shapes = {
-        flag: _check_output(cell, cells, where, flag, params, settings)
+        flag: check_layer(cell, cells, where, flag, params, settings)
         for flag in HEAD_SEQUENCES[head]
     }
     y = target_series(frame, "close")
@@ -196,7 +228,7 @@ def _check_head(
             "keras initializers), never from an unseeded source"
         )
     report = network.report
-    return HeadReport(
+    head_report = HeadReport(
         head=head,
         output_shapes=shapes,
         parameters=int(network.keras_model.count_params()),
@@ -207,77 +239,7 @@ def _check_head(
         rerun_diff=rerun_diff,
         seconds=time.perf_counter() - started,
     )
-
-
-def _check_output(
-    cell: Any,
-    cells: Mapping[str, Cell],
-    where: str,
-    return_sequences: bool,
-    params: dict[str, Any],
-    settings: ContractSettings,
-) -> Shape:
-    """Build the layer, call it on `[batch, window, channels]`, check the output shape."""
-    import keras
-
-    call = f"build(return_sequences={return_sequences})"
-    layers = []
-    for attempt in range(2):
-        request = CellRequest(
-            units=settings.units,
-            return_sequences=return_sequences,
-            params=dict(params),
-            name=f"contract_{'seq' if return_sequences else 'vec'}_{attempt}",
-        )
-        try:
-            layers.append(cell.build(request, cells))
-        except Exception as exc:
-            raise CellContractError(
-                f"{where}: {call} raised {type(exc).__name__}: {first_line(exc)}"
-            ) from exc
-    layer = layers[0]
-    if not isinstance(layer, keras.layers.Layer):
-        raise CellContractError(
-            f"{where}: {call} returned {type(layer).__name__}; expected a keras.layers.Layer"
-        )
-    if layers[1] is layer:
-        raise CellContractError(
-            f"{where}: {call} returned the same layer object twice; build must create a new "
-            "layer on every call (stacked layers and the decoder each need their own weights)"
-        )
-    window, units = settings.window, settings.units
-    inputs = keras.Input((window, settings.channels))
-    try:
-        output = layer(inputs)
-    except Exception as exc:
-        raise CellContractError(
-            f"{where}: the layer from {call} fails on an input of shape "
-            f"(None, {window}, {settings.channels}): {type(exc).__name__}: {first_line(exc)}"
-        ) from exc
-    if isinstance(output, list | tuple):
-        raise CellContractError(
-            f"{where}: the layer from {call} returns {len(output)} tensors; expected one "
-            "(do not set return_state)"
-        )
-    shape: Shape = tuple(output.shape)
-    expected: Shape = (None, window, units) if return_sequences else (None, units)
-    last = shape[-1] if shape else None
-    if (
-        len(shape) != len(expected)
-        or shape[:-1] != expected[:-1]
-        or not isinstance(last, int)
-        or last <= 0
-        or last % units
-    ):
-        hint = (
-            "; honour request.return_sequences"
-            if len(shape) != len(expected)
-            else f"; the last axis must be units ({units}) or a multiple of it"
-        )
-        raise CellContractError(
-            f"{where}: {call} returned shape {shape}; expected {expected}{hint}"
-        )
-    return shape
+    return head_report, (path, forecast)
 
 
 def _train(

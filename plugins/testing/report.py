@@ -21,6 +21,8 @@ class HeadReport:
                      reloading in safe mode
     rerun_diff       largest relative difference between two trainings with the same seed
     seconds          wall time of this head's checks
+    fresh_diff       largest relative difference between the forecasts before saving and after
+                     loading in a fresh process (None: not checked, see `CellReport.fresh_load`)
     """
 
     head: str
@@ -32,15 +34,19 @@ class HeadReport:
     reload_diff: float
     rerun_diff: float
     seconds: float
+    fresh_diff: float | None = None
 
 
 @dataclass(frozen=True)
 class CellReport:
-    """Every check `check_cell` ran on one cell, all passed."""
+    """Every check `check_cell` ran on one cell, all passed. `fresh_load` says how the fresh
+    process reached the cell (`entry point <distribution>`, `builtin`, its module) or why it
+    was not checked there."""
 
     cell: str
     description: str
     heads: dict[str, HeadReport] = field(default_factory=dict)
+    fresh_load: str = ""
 
     def summary(self) -> str:
         """One line per head, for a test's output or a plugin's README."""
@@ -54,5 +60,7 @@ class CellReport:
                 f"{report.epochs} epoch(s), loss {report.train_loss:.4f}, forecast "
                 f"{report.forecast_shape}, reload diff {report.reload_diff:.1e}, "
                 f"rerun diff {report.rerun_diff:.1e}, {report.seconds:.1f} s"
+                + ("" if report.fresh_diff is None else f", fresh diff {report.fresh_diff:.1e}")
             )
+        lines.append(f"  saved models loaded in a fresh process: {self.fresh_load}")
         return "\n".join(lines)

@@ -60,7 +60,7 @@ def test_report_latest_prints_the_summary_and_writes_the_html_from_the_database(
     out = result.output
     assert f"run {RUN_NEW}" in out
     assert "champion lstm: lstm (MASE 0.90) beats naive (MASE 1.00)" in out
-    assert "103–105" in out and "101–105" in out  # step 1: 80 % and 95 % intervals of lstm
+    assert "102.000–104.000" in out and "101.000–105.000" in out  # step 1, lstm: 80 % and 95 %
     assert "2 anomaly flag(s): 2 spike" in out
     path = reports_dir(home) / f"{RUN_NEW}.html"
     assert f"report: {path}" in out

@@ -159,3 +159,21 @@ def test_weights_do_not_depend_on_other_users_of_python_random(builtin_cells):
         weights.append([w.copy() for w in network.keras_model.get_weights()])
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_each_model_is_traced_once_for_any_batch_and_tensorflow_never_warns(builtin_cells, caplog):
+    """Six models forecasting batches of 1 to 40 origins: one graph trace per model, and
+    TensorFlow's frequent-retracing warning (a run printed four) never fires."""
+    import logging
+
+    frame = make_candles(220)
+    y = target_series(frame, "close")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for cell, head in [(c, h) for c in ("simple", "gru") for h in HEADS]:
+            network = _network(builtin_cells, cell, head, window=8)
+            network.fit(frame.iloc[:150], y.iloc[:150])
+            for origins in ([149], list(range(150, 190)), [200, 219]):
+                assert network.predict_at(frame, y, origins).shape == (len(origins), 4)
+            (graph,) = network._compiled[1].values()
+            assert graph.experimental_get_tracing_count() == 1, (cell, head)
+    assert [r.getMessage() for r in caplog.records if "retracing" in r.getMessage()] == []

@@ -115,6 +115,20 @@ def _states(client, flow_run_id) -> list[str]:
     return [s.type.value for s in client.read_flow_run_states(flow_run_id)]
 
 
+def _logs(flow_run_id) -> list[tuple[str, str]]:
+    """A flow run's logs as the Prefect API keeps them (what the UI shows): (level, message)."""
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    query = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=query, sort=LogSort.TIMESTAMP_ASC)
+    return [(logging.getLevelName(log.level), log.message) for log in logs]
+
+
 def _run_rows(config: Config) -> int:
     engine = sa.create_engine(config.storage.resolved_database_url)
     try:
@@ -122,17 +136,6 @@ def _run_rows(config: Config) -> int:
             return conn.execute(sa.text("select count(*) from runs")).scalar()
     finally:
         engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def prefect_api():
-    """A real Prefect API server on loopback for this module (prefect_test_harness)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield PREFECT_API_URL.value()
 
 
 # -- plans, parameters, prefect.yaml (no server) ----------------------------------------------
@@ -238,13 +241,18 @@ def test_prefect_yaml_declares_the_same_deployments():
     for kind, plan in plans.items():
         item = declared[kind]
         assert item["entrypoint"] == "flows/forecast.py:forecast_flow"
-        assert item["parameters"] == {"config_path": "candlecast.toml", "mode": plan.mode}
+        assert item["parameters"] == {"mode": plan.mode}  # CANDLECAST_CONFIG or candlecast.toml
         assert item["schedules"] == [{"cron": plan.cron, "timezone": plan.timezone, "active": True}]
         assert item["concurrency_limit"] == {
             "limit": 1,
             "collision_strategy": plan.collision_strategy.value,
         }
         assert item["work_pool"]["name"] == "candlecast-pool"
+    # the checkout comes from the worker's CANDLECAST_DIR, read when a run starts
+    assert spec["pull"] == [
+        {"candlecast.deploy.steps.enter_checkout": {"variable": "CANDLECAST_DIR"}}
+    ]
+    assert "{{" not in yaml.safe_dump(spec["pull"])
     # the entrypoint is a file path from the repository root, naming the flow
     from prefect.flows import load_flow_from_entrypoint
 
@@ -296,6 +304,29 @@ def test_served_deployment_runs_from_the_api_and_records_forecasts(
     assert finished.deployment_id == ids[forecast_plan.name]
     assert skipped.state.is_cancelled(), (skipped.state, served.stdout[-4000:])
     assert skipped.state.message.startswith("skipped: started")
+
+    # the run's INFO logs reached the API (the Prefect UI shows them), not the terminal
+    logs = {flow_run.id: _logs(flow_run.id) for flow_run in (finished, skipped)}
+    messages = [message for level, message in logs[finished.id] if level == "INFO"]
+    assert any(m.startswith("run ") and " 1 series, store sqlite:///" in m for m in messages)
+    assert any(m.startswith("recorded {") for m in messages)
+    assert "Finished in state Completed()" in messages
+    assert "| INFO" not in served.stdout and "1 series, store" not in served.stdout
+    # the skipped run is a clean Cancelled state: its warning, no error, no traceback
+    assert [level for level, _ in logs[skipped.id]].count("WARNING") == 1
+    assert all(level in ("INFO", "WARNING") for level, _ in logs[skipped.id]), logs[skipped.id]
+    assert not any("Traceback" in message for _, message in logs[skipped.id])
+    assert logs[skipped.id][-1] == (
+        "INFO",
+        f"Finished in state Cancelled({skipped.state.message!r})",
+    )
+    # --once says how each run ended
+    assert "2 flow run(s) ended:" in served.stdout, served.stdout[-4000:]
+    lines = served.stdout.splitlines()
+    assert f"  {forecast_plan.name}: flow run {finished.name!r} Completed" in lines
+    assert f"  {retrain_plan.name}: flow run {skipped.name!r} Cancelled: skipped: started" in [
+        line[: line.index("skipped: started") + 16] for line in lines if "skipped: started" in line
+    ]
 
     # its forecasts landed in the database
     engine = sa.create_engine(config.storage.resolved_database_url)
@@ -384,24 +415,26 @@ def test_catch_up_queues_the_second_run_until_the_slot_is_free(prefect_api, tmp_
 def test_prefect_yaml_deploys_to_the_work_pool_and_a_process_worker_runs_it(
     prefect_api, tmp_path, candles_csv
 ):
-    """`prefect deploy --all` with the repository's prefect.yaml registers both deployments on
-    `candlecast-pool`; a process worker picks up a triggered run and executes it from the
-    checkout (CANDLECAST_DIR), with the configuration file given as the run's parameter."""
+    """`prefect deploy --all` with the repository's prefect.yaml (CANDLECAST_DIR unset where it
+    deploys) registers both deployments on `candlecast-pool`. A process worker without
+    CANDLECAST_DIR fails the run at once, its log naming the variable; with it, and with
+    CANDLECAST_CONFIG naming a configuration outside the checkout, the worker runs it from the
+    checkout."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     data = _sections(tmp_path, candles_csv)
-    config_file = _write_toml(tmp_path / "candlecast.toml", data)
+    (tmp_path / "site").mkdir()
+    config_file = _write_toml(tmp_path / "site" / "forecast.toml", data)  # not in the checkout
     config = build_config(data)
     prefect = [sys.executable, "-m", "prefect"]
-    env = os.environ | {
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CANDLECAST_")} | {
         "PREFECT_API_URL": prefect_api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "CANDLECAST_DIR": str(REPO),
         "CANDLECAST_MARKETS_CACHE": "off",
     }
 
-    def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    def cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
         process = subprocess.Popen(
             [*prefect, *args],
             env=env,
@@ -419,9 +452,11 @@ def test_prefect_yaml_deploys_to_the_work_pool_and_a_process_worker_runs_it(
                 process.communicate()
         return subprocess.CompletedProcess(process.args, process.returncode, output, "")
 
-    created = cli("work-pool", "create", "candlecast-pool", "--type", "process")
+    created = cli("work-pool", "create", "candlecast-pool", "--type", "process", env=base)
     assert created.returncode == 0, created.stdout[-3000:]
-    deployed = cli("--no-prompt", "deploy", "--all", "--prefect-file", str(REPO / "prefect.yaml"))
+    deployed = cli(
+        "--no-prompt", "deploy", "--all", "--prefect-file", str(REPO / "prefect.yaml"), env=base
+    )
     assert deployed.returncode == 0, deployed.stdout[-3000:]
 
     with get_client(sync_client=True) as client:
@@ -432,14 +467,31 @@ def test_prefect_yaml_deploys_to_the_work_pool_and_a_process_worker_runs_it(
     assert [s.schedule.cron for s in retrain.schedules] == ["35 0 * * *"]
     assert forecast.global_concurrency_limit.limit == 1
     assert forecast.concurrency_options.collision_strategy.value == "CANCEL_NEW"
-    assert retrain.parameters == {"config_path": "candlecast.toml", "mode": "train"}
+    assert retrain.parameters == {"mode": "train"}
+    # the variable travels as a name, to be read on the worker when a run starts
+    assert forecast.pull_steps == [
+        {"candlecast.deploy.steps.enter_checkout": {"variable": "CANDLECAST_DIR"}}
+    ]
 
-    run = run_deployment(
-        f"{FLOW_NAME}/forecast", parameters={"config_path": str(config_file)}, timeout=0
-    )
-    worked = cli(
-        "worker", "start", "--pool", "candlecast-pool", "--run-once", timeout=SERVE_TIMEOUT
-    )
+    # a worker without CANDLECAST_DIR: the run fails before the flow loads, saying what to set
+    unset = run_deployment(f"{FLOW_NAME}/forecast", timeout=0)
+    worker = ("worker", "start", "--pool", "candlecast-pool", "--run-once")
+    failed = cli(*worker, env=base, timeout=SERVE_TIMEOUT)
+    with get_client(sync_client=True) as client:
+        crashed = client.read_flow_run(unset.id)
+    assert crashed.state.type.value in ("CRASHED", "FAILED"), (crashed.state, failed.stdout[-3000:])
+    errors = [message for level, message in _logs(unset.id) if level == "ERROR"]
+    assert any(
+        "CANDLECAST_DIR is not set on this worker: set it in the environment of `prefect worker "
+        "start` to the folder of the candlecast checkout" in message
+        for message in errors
+    ), (errors, failed.stdout[-3000:])
+    assert not (tmp_path / "home").exists()  # nothing ran
+
+    # with it, and the configuration outside the checkout
+    run = run_deployment(f"{FLOW_NAME}/forecast", timeout=0)
+    env = base | {"CANDLECAST_DIR": str(REPO), "CANDLECAST_CONFIG": str(config_file)}
+    worked = cli(*worker, env=env, timeout=SERVE_TIMEOUT)
     assert worked.returncode == 0, worked.stdout[-4000:]
     with get_client(sync_client=True) as client:
         finished = client.read_flow_run(run.id)

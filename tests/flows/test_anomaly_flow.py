@@ -20,11 +20,15 @@ from tests.fixtures.series import make_candles
 pytestmark = pytest.mark.slow
 
 
-def _csv(tmp_path, spike_at: int | None = None) -> str:
+def _csv(tmp_path, spikes: dict[int, float] | None = None, *, rows: int = 600) -> str:
+    """The first `rows` of 600 hourly candles, the close (and high or low) at each position of
+    `spikes` multiplied by its factor."""
     frame = make_candles(600, seed=5).drop(columns="synthetic")
-    if spike_at is not None:
-        frame.iloc[spike_at, frame.columns.get_loc("close")] *= 1.25
-        frame.iloc[spike_at, frame.columns.get_loc("high")] *= 1.25
+    for position, factor in (spikes or {}).items():
+        frame.iloc[position, frame.columns.get_loc("close")] *= factor
+        column = "high" if factor > 1 else "low"
+        frame.iloc[position, frame.columns.get_loc(column)] *= factor
+    frame = frame.iloc[:rows]
     frame.index = frame.index.tz_convert(None)
     path = tmp_path / "candles.csv"
     frame.to_csv(path, index_label="timestamp")
@@ -42,31 +46,49 @@ def _config(tmp_path, csv, **extra):
     return tiny_config(**sections)
 
 
-def test_a_planted_spike_is_flagged_and_announced_once(prefect_harness, tmp_path, monkeypatch):
+def test_new_spikes_are_announced_once_each_in_its_own_words(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """A first run records the spike in its history without announcing it; the next run
+    announces the two spikes in its new candles, each with its own flag's reason; a run with
+    nothing new announces nothing."""
     sent = []
     monkeypatch.setattr(flow_events, "emit_event", lambda **kwargs: sent.append(kwargs))
-    config = _config(tmp_path, _csv(tmp_path, spike_at=560))
-    summary = forecast_flow(config=config)
-    assert summary["status"] == "ok"
+    planted = {300: 1.25, 570: 1.25, 585: 0.8}
+    config = _config(tmp_path, _csv(tmp_path, planted, rows=560))
+    assert forecast_flow(config=config)["status"] == "ok"
     from candlecast.flows.runtime import open_store
 
     store = open_store(config.storage.resolved_database_url)
-    flags = store.anomalies.flags("csv:BTC/USDT:1h")
-    spikes = [f for f in flags if f.kind == "spike"]
-    assert spikes and any(str(f.timestamp).startswith("2024-01-24 08") for f in spikes)
+    series = "csv:BTC/USDT:1h"
+    history = [f for f in store.anomalies.flags(series) if f.kind == "spike"]
+    assert any(str(f.timestamp).startswith("2024-01-13 12") for f in history)  # candle 300
+    assert [e for e in sent if e["payload"]["kind"] == "spike"] == []  # recorded, not announced
+
+    _csv(tmp_path, planted)  # 40 new candles, two of them spikes
+    assert forecast_flow(config=config)["status"] == "ok"
+    flags = store.anomalies.flags(series)
     announced = [e for e in sent if e["payload"]["kind"] == "spike"]
-    assert announced and announced[0]["event"] == "candlecast.anomaly.detected"
-    payload = announced[0]["payload"]
-    assert payload["series"] == "csv:BTC/USDT:1h" and payload["severity"] in (
-        "info",
-        "warning",
-        "critical",
-    )
-    assert announced[0]["resource"]["prefect.resource.id"] == "candlecast.series.csv_BTC-USDT_1h"
+    assert [e["payload"]["start"] for e in announced] == [
+        "2024-01-24 18:00:00+00:00",  # candle 570
+        "2024-01-25 09:00:00+00:00",  # candle 585
+    ]
+    assert {e["event"] for e in announced} == {"candlecast.anomaly.detected"}
+    reasons = []
+    for event in announced:
+        payload = event["payload"]
+        assert payload["series"] == series and payload["severity"] in ("warning", "critical")
+        own = [f for f in flags if f.kind == "spike" and str(f.timestamp) == payload["peak_time"]]
+        assert len(own) == 1 and payload["reason"] == own[0].reason
+        assert payload["peak_score"] == own[0].score
+        assert event["resource"]["prefect.resource.id"] == "candlecast.series.csv_BTC-USDT_1h"
+        reasons.append(payload["reason"])
+    assert reasons[0].startswith("Close is +") and reasons[1].startswith("Close is -")
+
     sent.clear()
-    forecast_flow(config=config, mode="forecast")  # same candles: nothing new to announce
+    forecast_flow(config=config, mode="forecast")  # the same candles: nothing new to announce
     assert [e for e in sent if e["payload"]["kind"] == "spike"] == []
-    assert len(store.anomalies.flags("csv:BTC/USDT:1h")) == len(flags)
+    assert len(store.anomalies.flags(series)) == len(flags)
 
 
 def test_a_third_party_detector_from_an_entry_point_runs(prefect_harness, tmp_path, monkeypatch):

@@ -16,9 +16,11 @@ from candlecast.core.models.cell import CellRequest
 def test_my_cell_keeps_the_cell_contract(cell_contract):
     # `cell_contract` is candlecast's pytest fixture: check_cell with the test's tmp_path.
     # It builds the cell with every head, trains a few steps, saves and reloads the model in
-    # safe mode and checks the forecasts; a broken cell fails with what is broken.
+    # safe mode, and loads the saved models in a fresh process as a forecast-only run does
+    # (through the entry point: `pip install -e .` first); a broken cell fails saying what.
     report = cell_contract(MyCell(), params={"depth": 2})
     assert set(report.heads) == {"seq2vec", "seq2seq", "seq2vec2seq"}
+    assert report.fresh_load == "entry point candlecast-my-cell"
     print(report.summary())
 
 
@@ -27,7 +29,17 @@ def test_depth_stacks_that_many_gru_layers(depth):
     layer = MyCell().build(
         CellRequest(units=4, return_sequences=False, params={"depth": depth}), {}
     )
-    assert [type(inner).__name__ for inner in layer.layers] == ["GRU", "LayerNormalization"] * depth
+    assert [type(inner).__name__ for inner in layer.grus] == ["GRU"] * depth
+    assert [type(inner).__name__ for inner in layer.norms] == ["LayerNormalization"] * depth
+    assert layer.get_config()["depth"] == depth
+
+
+def test_the_layer_class_is_registered_when_the_plugin_is_imported():
+    # what a forecast-only run relies on: the class is known before any model is loaded
+    import keras
+    from candlecast_my_cell.layers import StackedGRU
+
+    assert keras.saving.get_registered_object("candlecast_my_cell>StackedGRU") is StackedGRU
 
 
 @pytest.mark.parametrize(

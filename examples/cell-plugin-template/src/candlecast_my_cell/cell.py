@@ -1,12 +1,14 @@
 """The `my_cell` cell: `depth` GRU layers, each followed by layer normalisation.
 
-`[batch, time, features]` -> GRU -> LayerNorm -> ... -> GRU -> LayerNorm ->
-`[batch, time, units]` (request.return_sequences) or `[batch, units]`.
+`build` returns a new `StackedGRU` layer (layers.py) on every call. That class is defined and
+registered with Keras in layers.py, which this module imports: candlecast imports the plugin
+(the entry point's module, `__init__.py`, which imports this one) before it loads a saved
+model, so the class is registered by then. Never define or register a layer class inside
+`build()`: a forecast-only run loads its model without calling `build()`, safe mode would
+refuse it, and the cell would retrain on every run.
 
-Built from standard Keras layers only (a `keras.Sequential`), so a saved model loads in Keras'
-safe mode with nothing to register. A cell that needs its own maths writes a `keras.layers.Layer`
-subclass decorated with `@keras.saving.register_keras_serializable(package="candlecast_my_cell")`
-and a `get_config()` returning every `__init__` argument (see examples/candlecast-conv-gru).
+A cell made of standard Keras layers only (`keras.layers.LSTM(...)`, a `keras.Sequential`)
+needs nothing registered; a cell that wraps another registered cell uses `cells[name].build`.
 
 Parameters, from the `params` table of `[[model.cells]]`:
   depth               GRU layers in the stack (1-4, default 2)
@@ -20,6 +22,7 @@ from typing import Any
 
 from candlecast.core.errors import PluginError
 from candlecast.core.models.cell import Cell, CellRequest
+from candlecast_my_cell.layers import StackedGRU  # registers the layer class at import
 
 PARAMS = ("depth", "recurrent_dropout")
 MAX_DEPTH = 4
@@ -35,28 +38,19 @@ class MyCell:
         """One Keras layer for `request` (units, return_sequences, activation, dropout, params,
         name). `cells` holds every registered cell, for a cell that wraps another one.
 
-        Called once per layer candlecast stacks: return a new layer every time.
+        Called once per layer candlecast stacks: return a new layer every time, built with
+        `request.units` (the contract kit asks for two unit counts and checks the output).
         """
-        import keras  # imported here: listing plugins stays fast
-
         depth, recurrent_dropout = _params(request.params)
-        prefix = request.name or self.name
-        layers: list[Any] = []
-        for i in range(depth):
-            last = i == depth - 1
-            layers.append(
-                keras.layers.GRU(
-                    request.units,
-                    activation=request.activation,
-                    dropout=request.dropout,
-                    recurrent_dropout=recurrent_dropout,
-                    # every layer but the last reads the whole sequence of the one before it
-                    return_sequences=request.return_sequences or not last,
-                    name=f"{prefix}_gru{i}",
-                )
-            )
-            layers.append(keras.layers.LayerNormalization(name=f"{prefix}_norm{i}"))
-        return keras.Sequential(layers, name=request.name)
+        return StackedGRU(
+            request.units,
+            depth=depth,
+            return_sequences=request.return_sequences,
+            activation=request.activation,
+            dropout=request.dropout,
+            recurrent_dropout=recurrent_dropout,
+            name=request.name,
+        )
 
 
 def _params(params: Mapping[str, Any]) -> tuple[int, float]:
