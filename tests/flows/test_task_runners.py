@@ -67,9 +67,9 @@ class _Stages:
         self.events.append((series, stage))
 
     def trainings(self) -> int:
-        """(series, cell) pairs that reported a stage here."""
+        """(series, target/cell) pairs that reported a stage here."""
         cells = ("simple", "lstm", "gru", "bidirectional")
-        return len({(series, stage) for series, stage in self.events if stage in cells})
+        return len({(s, stage) for s, stage in self.events if stage.rpartition("/")[2] in cells})
 
 
 # -- configuration --------------------------------------------------------------------------
