@@ -60,6 +60,7 @@ class TargetOutcome:
     champion_reason: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. a model without intervals, and why
     error: str | None = None  # this target could not be evaluated (the others may have been)
+    realised: pd.DataFrame | None = None  # earlier published bands against the actuals, by level
 
     @property
     def model_failures(self) -> dict[str, str]:

@@ -39,6 +39,7 @@ from candlecast.flows.tasks import (
     publish,
     run_baselines,
     sync_candles,
+    track_published,
     train_global,
     train_network,
 )
@@ -115,6 +116,7 @@ class SeriesTasks:
     networks: dict[tuple[str, str], PrefectFuture] = field(default_factory=dict)
     baselines: dict[str, PrefectFuture[dict[str, Candidate]]] = field(default_factory=dict)
     decomposed: PrefectFuture[Decomposition] | None = None
+    realised: PrefectFuture[dict] | None = None
 
 
 def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
@@ -141,6 +143,7 @@ def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
             for target in plan.targets
         }
         series.decomposed = decompose_series.submit(plan, series.prepared)
+        series.realised = track_published.submit(config, plan, series.prepared)
     return tasks
 
 
@@ -184,6 +187,7 @@ class Gathered:
     fetch: FetchReport | None = None
     series: PreparedSeries | None = None
     targets: dict[str, TargetWork] = field(default_factory=dict)
+    realised: dict[str, pd.DataFrame | None] = field(default_factory=dict)
     failed_stage: Stage | None = None
     error: str | None = None
 
@@ -228,6 +232,8 @@ def gather(run: Run, key: SeriesKey, tasks: SeriesTasks, globals_: dict) -> Gath
         g.error = fetched.error or prepared.error
         return g
     g.targets = {t: _gather_target(run, key, t, tasks, globals_) for t in run.plan.targets}
+    if tasks.realised is not None:  # a record of earlier runs: its failure fails nothing
+        g.realised = done(tasks.realised).value or {}
     if all(work.error for work in g.targets.values()):
         g.failed_stage = "baselines"
         g.error = "; ".join(work.error or "" for work in g.targets.values())
@@ -277,6 +283,8 @@ def evaluate_series(
             target: _evaluate_target(run, g, target, work, exclude)
             for target, work in g.targets.items()
         }
+        for target, table in g.realised.items():
+            outcome.targets[target].realised = table
         if all(t.error for t in outcome.targets.values()):
             outcome.failed_stage = "evaluate"
             outcome.error = "; ".join(t.error or "" for t in outcome.targets.values())

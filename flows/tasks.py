@@ -93,6 +93,23 @@ def decompose_series(plan: SeriesPlan, prepared: PreparedSeries) -> Decompositio
     return decompose(prepared, plan)
 
 
+@task(name="realised-coverage", **IO_RETRY, cache_policy=NO_CACHE)
+def track_published(
+    config: Config, plan: SeriesPlan, prepared: PreparedSeries
+) -> dict[str, pd.DataFrame | None]:
+    """How the forecasts earlier runs published for each target did, by level."""
+    from candlecast.core.pipeline.realised import published_coverage
+
+    store = open_store(config.storage.resolved_database_url)
+    series = str(prepared.key)
+    return {
+        target: published_coverage(
+            store.runs.forecasts_for(series, target=target), prepared.frame, target
+        )
+        for target in plan.targets
+    }
+
+
 @task(name="network", cache_policy=NO_CACHE)
 def train_network(
     config: Config,

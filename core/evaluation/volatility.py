@@ -11,7 +11,7 @@ exchangeable scores.
 
 The mean absolute change over a couple of days tracked the next day's spread as well as a
 GARCH(1,1) variance on both hourly BTC files of the benchmark, and better than squared changes
-or half-lives of hours or a week (bench/forecast; docs/intervals.md).
+or half-lives of hours or a week (bench/forecast; docs/forecasting.md).
 """
 
 from __future__ import annotations

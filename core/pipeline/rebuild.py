@@ -125,6 +125,8 @@ def _target(
         notes=list(summary.get("notes") or []),
         error=summary.get("error"),
     )
+    if summary.get("realised"):
+        target.realised = pd.DataFrame(summary["realised"]).set_index("level")
     for model in summary.get("models") or []:
         detail = details.get(model, {})
         frame, family = frames.get(model, (None, None))

@@ -23,6 +23,7 @@ from candlecast.core.report.tables import (
     leaderboard_table,
     number,
     quality_notes,
+    realised_table,
 )
 from candlecast.core.report.timefmt import show
 from candlecast.core.results import RunResults, SeriesOutcome, TargetOutcome
@@ -97,6 +98,8 @@ def target_section(
         "publishes them (the interval score adds the misses, weighted, to the width: lower "
         "is better).</p>",
         leaderboard_table(forecasts),
+        "<h4>Published forecasts, realised (last 28 days)</h4>",
+        realised_table(forecasts),
     ]
     return "".join(parts)
 

@@ -130,6 +130,28 @@ def _band(record: dict[str, Any], pct: int) -> str:
     return f"{number(lower, 7)} – {number(upper, 7)}"
 
 
+def realised_table(outcome: TargetOutcome) -> str:
+    """How the bands earlier runs published for this target did once the candles closed."""
+    table_ = outcome.realised
+    if table_ is None or table_.empty:
+        return (
+            '<p class="muted">No published forecast of this target has come due yet: the '
+            "realised coverage shows from the next runs on.</p>"
+        )
+    rows = [
+        [
+            _text(f"{level:.0%}"),
+            _num(row["n"], None),
+            _num(row["coverage"], 3),
+            _num(row["below"], 3),
+            _num(row["above"], 3),
+            _num(row["mean_width"], 5),
+        ]
+        for level, row in table_.iterrows()
+    ]
+    return table(["band", "steps due", "covered", "below", "above", "mean width"], rows)
+
+
 def flags_table(outcome: SeriesOutcome) -> str:
     """The anomaly flags this run raised, newest first."""
     if not outcome.flags:

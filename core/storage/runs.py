@@ -195,6 +195,9 @@ def _target_summary(target: TargetOutcome) -> dict[str, Any]:
         },
         "notes": list(target.notes),
         "error": target.error,
+        "realised": None
+        if target.realised is None
+        else target.realised.reset_index().to_dict("records"),
     }
 
 

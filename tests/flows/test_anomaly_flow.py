@@ -66,7 +66,12 @@ def test_new_spikes_are_announced_once_each_in_its_own_words(
     assert [e for e in sent if e["payload"]["kind"] == "spike"] == []  # recorded, not announced
 
     _csv(tmp_path, planted)  # 40 new candles, two of them spikes
-    assert forecast_flow(config=config)["status"] == "ok"
+    second = forecast_flow(config=config)
+    assert second["status"] == "ok"
+    # the first run's published bands have come due: the run records how they did
+    (info,) = store.runs.get_run(second["run_id"])["summary"]["series"]
+    realised = {row["level"]: row for row in info["targets"]["close"]["realised"]}
+    assert realised[0.8]["n"] == 4 and 0.0 <= realised[0.8]["coverage"] <= 1.0
     flags = store.anomalies.flags(series)
     announced = [e for e in sent if e["payload"]["kind"] == "spike"]
     assert [e["payload"]["start"] for e in announced] == [
