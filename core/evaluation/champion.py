@@ -177,13 +177,7 @@ def choose_champion(board: pd.DataFrame, rule: ChampionRule | None = None) -> Ch
         return choice(published, f"{reason}; no network was scored")
     beating = networks[networks[rule.metric] * (1 + rule.tolerance) < score[best_other]]
     if not beating.empty:
-        # among the learned models that beat every simpler one, ties go to the simpler
-        winner = _pick(beating, rule)
-        tie = (
-            ""
-            if winner == best_net
-            else f"; within {rule.tolerance:.0%} of {best_net}, and simpler"
-        )
+        winner, tie = _learned_winner(beating, rule, score, d)
         return choice(
             winner,
             f"{winner} ({label} {score[winner]:.{d}f}) beats {best_other} "
