@@ -33,7 +33,7 @@ def test_a_run_shows_its_summary_and_no_library_chatter(tmp_path, candles_csv):
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "report: " in done.stdout and "binance:BTC/USDT:1h" in done.stdout
+    assert "report: " in done.stdout and "csv:BTC/USDT:1h" in done.stdout
     terminal = done.stdout + done.stderr
     for chatter in ("retracing", "tensorflow", "WARNING", "Warning:", "INFO"):
         assert chatter not in terminal, terminal[-3000:]
