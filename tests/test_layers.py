@@ -42,7 +42,7 @@ def copy_of_the_tree(tmp_path: Path) -> Path:
 def test_the_tree_keeps_every_layer_rule():
     result = lint()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 kept, 0 broken" in result.stdout
+    assert "6 kept, 0 broken" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -65,6 +65,11 @@ def test_the_tree_keeps_every_layer_rule():
         ),
         ("flows/probe.py", "import candlecast.cli.main\n", "flows import no deploy or CLI BROKEN"),
         ("deploy/probe.py", "from candlecast.cli import app\n", "deploy imports no CLI BROKEN"),
+        (
+            "core/evaluation/probe.py",
+            "from candlecast.core.pipeline import plan\n",
+            "core's domain packages import no run stage (core/pipeline sits above them) BROKEN",
+        ),
     ],
 )
 def test_a_deliberate_violation_breaks_its_contract(tmp_path, where, line, contract):
@@ -73,4 +78,4 @@ def test_a_deliberate_violation_breaks_its_contract(tmp_path, where, line, contr
     result = lint(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert contract in result.stdout
-    assert "4 kept, 1 broken" in result.stdout
+    assert "5 kept, 1 broken" in result.stdout

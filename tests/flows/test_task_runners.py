@@ -171,7 +171,8 @@ def test_dask_local_cluster_gives_the_forecasts_threads_give(prefect_harness, tm
     by_dask_rows = _table(dask, forecasts)
     assert set(by_dask_rows["run_id"]) == {by_dask["run_id"]}  # the Dask run wrote them
     assert set(by_threads["run_id"]) == {again["run_id"]}
-    assert len(by_threads) == 2 * 7 * 4  # two series, 4 cells + 2 baselines + combination, horizon 4
+    # two series; 4 cells, 2 baselines and the combination; horizon 4
+    assert len(by_threads) == 2 * 7 * 4
     for frame in (after_training, by_dask_rows):
         assert list(frame["model"]) == list(by_threads["model"])
         assert (frame["value"] - by_threads["value"]).abs().max() < 1e-6
