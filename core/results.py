@@ -97,7 +97,8 @@ class SeriesOutcome:
 
     def problems(self) -> list[str]:
         """Everything of this series that failed in this run, one sentence each: the series,
-        a target, a model, a rejected registered model, the decomposition, a detector."""
+        a target, a model, a rejected registered model, the decomposition, the anomaly detection
+        as a whole or one detector."""
         if self.error:
             return [f"{self.id}: {self.error}"]
         found = []
@@ -109,8 +110,9 @@ class SeriesOutcome:
                     found.append(f"{self.id} {target.target} {name}: failed: {model.error}")
                 if model.rejected:
                     found.append(f"{self.id} {target.target} {name}: {model.rejected}")
-        if "decomposition" in self.quality:
-            found.append(f"{self.id}: {self.quality['decomposition']}")
+        for stage in ("decomposition", "anomalies"):  # a whole stage that failed
+            if stage in self.quality:
+                found.append(f"{self.id}: {self.quality[stage]}")
         found += [
             f"{self.id}: detector {name} could not run: {why}"
             for name, why in sorted(self.detector_failures.items())

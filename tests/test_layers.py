@@ -66,6 +66,11 @@ def test_the_tree_keeps_every_layer_rule():
         ("flows/probe.py", "import candlecast.cli.main\n", "flows import no deploy or CLI BROKEN"),
         ("deploy/probe.py", "from candlecast.cli import app\n", "deploy imports no CLI BROKEN"),
         (
+            "sandbox/probe.py",
+            "import prefect\n",
+            "the sandbox exchange is no part of the run BROKEN",
+        ),
+        (
             "core/evaluation/probe.py",
             "from candlecast.core.pipeline import plan\n",
             "core's domain packages import no run stage (core/pipeline sits above them) BROKEN",

@@ -73,5 +73,10 @@ def test_a_run_with_nothing_failed_is_ok_and_one_with_every_series_failed_is_fai
     results.publish_failures["files"] = "disk full"
     assert results.settle_status() == "partial"
     assert results.problems() == ["publisher files failed: disk full"]
+    undetected = SeriesOutcome(SeriesKey.parse(SERIES))
+    undetected.quality["anomalies"] = "anomaly detection failed: MemoryError"
+    whole = RunResults("r4", results.started, series=[undetected])
+    assert whole.settle_status() == "partial"  # the detection stage failed as a whole
+    assert whole.problems() == [f"{SERIES}: anomaly detection failed: MemoryError"]
     bad = SeriesOutcome(SeriesKey.parse(SERIES), error="no candles", failed_stage="fetch")
     assert RunResults("r3", results.started, series=[bad]).settle_status() == "failed"
