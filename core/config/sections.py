@@ -49,6 +49,13 @@ class SourceConfig(Section):
     on_long_gap: Literal["split", "fail"] = "split"
     timeout_s: float = Field(30, gt=0)
     retries: int = Field(5, ge=0, le=20)
+    reread_candles: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="exchange: stored candles every incremental fetch asks for again (in the "
+        "same request) so that corrections land",
+    )
 
     @model_validator(mode="before")
     @classmethod

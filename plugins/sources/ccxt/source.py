@@ -149,6 +149,7 @@ class CcxtSource:
                 key,
                 history=pd.Timedelta(days=config.history_days),
                 retry=retry_policy(config),
+                overlap=config.reread_candles,
                 progress=progress,
             )
 

@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from candlecast.core.config import SourceConfig
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.storage.candle_store import CandleStore
 from candlecast.plugins.sources.ccxt.exchange import make_exchange
 from candlecast.plugins.sources.ccxt.retry import RetryPolicy
+from candlecast.plugins.sources.ccxt.source import CcxtSource
 from candlecast.plugins.sources.ccxt.sync import sync_series
 from candlecast.sandbox import SandboxExchange
 from tests.fixtures.sandbox import SANDBOX_CANDLES, SANDBOX_HELD_BACK, sandbox_series
@@ -154,7 +156,8 @@ def test_a_correction_deeper_than_the_overlap_needs_a_deeper_overlap(sandbox_exc
     assert store.load(BTC).loc[deep, "volume"] != volume
 
     sandbox_exchange.release(1)
-    report = sync(exchange, store, overlap=8)
+    deeper = SourceConfig(exchange="binance", url=sandbox_exchange.url, reread_candles=8)
+    report = CcxtSource().sync(deeper, BTC, store)  # source.reread_candles, as a run sets it
     assert (report.corrected, report.corrected_at, report.requests) == (1, [deep], 1)
     assert_exact(store, sandbox_exchange)
 
