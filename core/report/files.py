@@ -8,13 +8,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeAlias
 
 from candlecast.core.errors import ConfigError
 from candlecast.core.report.index import IndexEntry, render_index
 from candlecast.core.storage.atomic import write_atomic
 from candlecast.core.storage.location import Location
 
-Folder = Path | Location
+Folder: TypeAlias = Path | Location
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 INDEX = "index.html"
