@@ -29,6 +29,7 @@ from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
 from candlecast.core.config import ENV_URLS, Config, shown_url
+from candlecast.core.storage.location import is_url
 from candlecast.flows.forecast import forecast_flow
 
 FLOW_NAME = "candlecast-forecast"  # forecast_flow's name; deployment ids are FLOW/DEPLOYMENT
@@ -109,9 +110,15 @@ def deployment_parameters(config: Config) -> dict[str, Any]:
     the machine that runs the flow supplies them (CANDLECAST_DATABASE_URL, CANDLECAST_SQL_URL);
     a Prefect Secret reference (`secret:<block>`) is kept and resolved at run time."""
     data = config.model_dump(mode="json")
-    for section, key in (("source", "path"), ("storage", "data_home"), ("storage", "artifact_dir")):
+    for section, key in (
+        ("source", "path"),
+        ("storage", "data_home"),
+        ("storage", "artifact_dir"),
+        ("storage", "outputs_dir"),
+        ("storage", "reports_dir"),
+    ):
         value = data[section].get(key)
-        if value and not Path(value).is_absolute():
+        if value and not is_url(value) and not Path(value).is_absolute():
             data[section][key] = str(Path(value).absolute())
     for section, key in ENV_URLS:  # a secret:<block> reference stays as it is
         data[section][key] = shown_url(data[section].get(key))

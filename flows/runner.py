@@ -12,7 +12,7 @@ import pandas as pd
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from candlecast.core.config import Config, available_cores
-from candlecast.core.errors import CandlecastError
+from candlecast.core.errors import CandlecastError, ConfigError
 
 
 class _WorkerThreadTimeoutNotice(logging.Filter):
@@ -38,6 +38,9 @@ def build_task_runner(config: Config) -> TaskRunner:
     orchestration = config.orchestration
     if orchestration.task_runner == "threads":
         return ThreadPoolTaskRunner(max_workers=orchestration.max_workers or available_cores())
+    problem = config.cluster_storage_problem()  # before anything else: the run cannot work
+    if problem:
+        raise ConfigError(problem)
     from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 

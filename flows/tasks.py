@@ -243,11 +243,11 @@ def publish(config: Config, results: RunResults, name: str) -> PublishReport:
 
 @task(name="render-report", cache_policy=NO_CACHE)
 def render_report(config: Config, results: RunResults) -> str:
-    """The run's HTML report and the runs index under `<data_home>/reports/`; returns the
-    report's path."""
+    """The run's HTML report and the runs index in `storage.reports_dir` (default
+    `<data_home>/reports/`; a folder or an fsspec URL); returns the report's path or URL."""
     from candlecast.core.pipeline.rebuild import index_entries
-    from candlecast.core.report import publish_report, reports_dir
+    from candlecast.core.report import publish_report
 
     store = open_store(config.storage.resolved_database_url)
-    folder = reports_dir(config.storage.data_home)
+    folder = config.storage.reports
     return str(publish_report(results, folder, index_entries(store.engine)))

@@ -4,7 +4,8 @@
     candlecast report --latest        # the newest run: champions, forecasts, flags; its report
     candlecast report --run ID --out report.html --open
 
-A run's report is the file its flow run wrote (`<data_home>/reports/<run_id>.html`); when that
+A run's report is the file its flow run wrote (`<reports_dir>/<run_id>.html`, by default under
+`<data_home>/reports/`; `storage.reports_dir` may be an fsspec URL such as s3://...); when that
 file is missing, or with `--refresh`, it is rebuilt from the database alone.
 """
 
@@ -33,7 +34,6 @@ from candlecast.core.report import (
     publish_report,
     render_run_report,
     report_name,
-    reports_dir,
     write_html,
     write_index,
 )
@@ -41,6 +41,7 @@ from candlecast.core.report.files import linked
 from candlecast.core.report.numbers import price_text
 from candlecast.core.report.timefmt import show
 from candlecast.core.results import RunResults
+from candlecast.core.storage.location import Location
 from candlecast.core.storage.store import Store
 
 RunOption = Annotated[str | None, typer.Option("--run", help="The run id to report on.")]
@@ -71,7 +72,8 @@ def report(
     if run is not None and latest:
         raise ConfigError("--run and --latest both name a run: give one of them")
     cfg = build_config(config, sets, data_home=data_home)
-    folder = reports_dir(cfg.storage.data_home)
+    reports = cfg.storage.reports
+    folder: Path | Location = reports.path if reports.is_local else reports
     store = existing_store(cfg)
     try:
         if run is None and not latest:
@@ -83,7 +85,7 @@ def report(
                 index = write_index(folder, index_entries(store.engine))
                 console.print(f"index: {index}")
                 if open_:
-                    webbrowser.open(index.resolve().as_uri())
+                    _open(index)
             return
         run_id = run if run is not None else store.runs.latest_run_id()
         if run_id is None:
@@ -93,12 +95,21 @@ def report(
         _print_run(results_from_store(store, run_id, history=False))
         console.print(f"report: {path}")
         if open_:
-            webbrowser.open(path.resolve().as_uri())
+            _open(path)
     finally:
         store.close()
 
 
-def _write_html(store: Store, run_id: str, folder: Path, out: Path | None, refresh: bool) -> Path:
+def _open(path: Path | Location) -> None:
+    if isinstance(path, Location):
+        console.print(f"{path} is remote: open it from the store, or use --out FILE --open")
+        return
+    webbrowser.open(path.resolve().as_uri())
+
+
+def _write_html(
+    store: Store, run_id: str, folder: Path | Location, out: Path | None, refresh: bool
+) -> Path | Location:
     """The run's report where asked: the file the run wrote when it exists (copied for
     `--out`), else rebuilt from the database."""
     made = folder / report_name(run_id)
@@ -106,7 +117,10 @@ def _write_html(store: Store, run_id: str, folder: Path, out: Path | None, refre
         if out is None:
             return made
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(made, out)
+        if isinstance(made, Location):
+            out.write_bytes(made.read_bytes())
+        else:
+            shutil.copyfile(made, out)
         return out
     results = results_from_store(store, run_id)
     if out is not None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from candlecast.core.config.orchestration import OrchestrationConfig, ScheduleConfig
 from candlecast.core.config.sections import (
+    SECRET_PREFIX,
     AnomalyConfig,
     BacktestConfig,
     ModelConfig,
@@ -44,6 +45,28 @@ class Config(Section):
         """This configuration as the networks of one target see it: `model` narrowed to
         `target` (`ModelConfig.for_target`), everything else shared."""
         return self.model_copy(update={"model": self.model.for_target(target)})
+
+    def cluster_storage_problem(self) -> str | None:
+        """Why this configuration cannot run on a Dask cluster of other machines
+        (`orchestration.dask_address`), or None. Tasks on the workers write the database: an
+        SQLite file lives on one machine's disk, and a file on a disk that several machines
+        share (NFS) breaks SQLite's locking. A Prefect Secret reference is checked once the
+        flow has resolved it."""
+        orchestration = self.orchestration
+        if orchestration.task_runner != "dask" or not orchestration.dask_address:
+            return None
+        url = self.storage.database_url
+        if url is not None and (url.startswith(SECRET_PREFIX) or not url.startswith("sqlite")):
+            return None
+        where = url if url is not None else f"the default SQLite file in {self.storage.data_home}"
+        return (
+            f"orchestration.dask_address = {orchestration.dask_address!r} runs tasks on other "
+            f"machines, but the database is {where}: an SQLite file is on one machine's disk, "
+            "and the workers' tasks write the database (models, candles, locks). Use "
+            "PostgreSQL, reachable from every worker: set storage.database_url or "
+            "CANDLECAST_DATABASE_URL to postgresql+psycopg2://user@host/db (see "
+            "docs/operations.md, Running on a cluster)"
+        )
 
     @model_validator(mode="after")
     def _cross(self) -> Config:
@@ -185,6 +208,8 @@ def load_config(
             config.source.path = base / config.source.path
         if not config.storage.data_home.is_absolute():
             config.storage.data_home = base / config.storage.data_home
-        if config.storage.artifact_dir and not config.storage.artifact_dir.is_absolute():
-            config.storage.artifact_dir = base / config.storage.artifact_dir
+        for key in ("artifact_dir", "outputs_dir", "reports_dir"):
+            folder = getattr(config.storage, key)
+            if isinstance(folder, Path) and not folder.is_absolute():  # not a URL
+                setattr(config.storage, key, base / folder)
     return config

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,9 @@ from pydantic import (
 
 from candlecast.core.errors import ConfigError
 from candlecast.core.market.timeframes import timeframe_seconds
+
+if TYPE_CHECKING:
+    from candlecast.core.storage.location import Location
 
 TARGET_FIELDS = ("close", "open", "high", "low", "volume", "range")
 TRANSFORMS = ("log_return", "difference", "level", "log1p", "log1p_difference")
@@ -354,7 +357,23 @@ class StorageConfig(Section):
         None,
         description="default: SQLite file in data_home; or secret:<Prefect Secret block>",
     )
-    artifact_dir: Path | None = Field(None, description="default: data_home/models")
+    artifact_dir: Path | str | None = Field(
+        None, description="model files; a folder or an fsspec URL (s3://bucket/models); "
+        "default: data_home/models",
+    )  # fmt: skip
+    outputs_dir: Path | str | None = Field(
+        None, description="the files publisher's runs/ and latest/; a folder or an fsspec URL; "
+        "default: data_home/outputs",
+    )  # fmt: skip
+    reports_dir: Path | str | None = Field(
+        None, description="HTML reports and their index; a folder or an fsspec URL; "
+        "default: data_home/reports",
+    )  # fmt: skip
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec options of those URLs (e.g. endpoint_url, client_kwargs); "
+        "credentials come from the environment, never from here",
+    )
     lock_wait_s: float = Field(
         300,
         ge=0,
@@ -373,6 +392,31 @@ class StorageConfig(Section):
         # JSON dumps are what leaves the process (Prefect's flow-run parameters, runs.config)
         return shown_url(value)
 
+    @field_validator("artifact_dir", "outputs_dir", "reports_dir", mode="before")
+    @classmethod
+    def _location(cls, value: Any) -> Any:
+        """A plain path or a `file://` URL is a local folder (a Path); any other URL stays as
+        it is, for fsspec."""
+        if isinstance(value, str | Path):
+            from candlecast.core.storage.location import local_form
+
+            return local_form(value)
+        return value
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from candlecast.core.storage.location import SECRET_OPTIONS
+
+        secret = sorted(k for k in value if k.lower() in SECRET_OPTIONS)
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)} would put credentials into the configuration: give them "
+                "to the store's client through the environment instead (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY for S3, or a profile or instance role)"
+            )
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url and self.database_url.startswith(SECRET_PREFIX):
@@ -383,5 +427,29 @@ class StorageConfig(Section):
         return self.database_url or f"sqlite:///{self.data_home / 'candlecast.db'}"
 
     @property
-    def resolved_artifact_dir(self) -> Path:
+    def resolved_artifact_dir(self) -> Path | str:
         return self.artifact_dir or self.data_home / "models"
+
+    @property
+    def artifacts(self) -> Location:
+        """Where model files go (`artifact_dir`), with the storage options."""
+        return self._at(self.resolved_artifact_dir)
+
+    @property
+    def outputs(self) -> Location:
+        """Where the files publisher writes (`outputs_dir`)."""
+        return self._at(self.outputs_dir or self.data_home / "outputs")
+
+    @property
+    def reports(self) -> Location:
+        """Where reports and their index go (`reports_dir`)."""
+        return self._at(self.reports_dir or self.data_home / "reports")
+
+    def location(self, url: str | Path) -> Location:
+        """`url` (e.g. a registered model's path) with the storage options."""
+        return self._at(url)
+
+    def _at(self, where: str | Path) -> Location:
+        from candlecast.core.storage.location import Location
+
+        return Location.of(where, self.storage_options)

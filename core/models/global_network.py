@@ -22,6 +22,7 @@ from candlecast.core.models.bundle import load_bundle, save_bundle
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.network import FORMAT_VERSION, NetworkForecaster, check_format
 from candlecast.core.models.training import TrainingReport, TrainingSet, seed_everything
+from candlecast.core.storage.location import Location
 
 
 class GlobalNetwork:
@@ -77,7 +78,7 @@ class GlobalNetwork:
             member.report = self.report
         return self.report
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path | Location) -> Path | Location:
         if self.keras_model is None:
             raise ModelError("global model: nothing to save (not trained)")
         meta = {

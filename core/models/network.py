@@ -39,6 +39,7 @@ from candlecast.core.models.training import (
     split_validation,
 )
 from candlecast.core.models.windows import future_values, input_windows, training_origins
+from candlecast.core.storage.location import Location
 
 FORMAT_VERSION = 1
 
@@ -334,7 +335,7 @@ class NetworkForecaster:
             "id_vector": self.id_vector.tolist() if self.id_vector is not None else None,
         }
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path | Location) -> Path | Location:
         if self.keras_model is None:
             raise ModelError(f"{self.name}: nothing to save (not trained)")
         return save_bundle(path, self.keras_model, self.preprocessing())

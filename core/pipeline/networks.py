@@ -8,7 +8,6 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +15,7 @@ import pandas as pd
 from candlecast.core.config import CellConfig, Config
 from candlecast.core.errors import ModelError
 from candlecast.core.market.candles import SeriesKey
+from candlecast.core.models.bundle import fetched_bundle
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.network import NetworkForecaster
@@ -27,6 +27,7 @@ from candlecast.core.pipeline.registration import (
 )
 from candlecast.core.pipeline.retraining import Decision, model_config_hash, retrain_decision
 from candlecast.core.storage.atomic import sha256_file
+from candlecast.core.storage.location import Location
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 log = logging.getLogger("candlecast.modelling")
@@ -69,7 +70,7 @@ def train_and_register(
     model_id = new_model_id(now)
     path = forecaster.save(
         model_path(
-            config.storage.resolved_artifact_dir,
+            config.storage.artifacts,
             key,
             f"{config.model.target}/{cell_config.id}",
             model_id,
@@ -91,14 +92,21 @@ def train_and_register(
     return ObtainedNetwork(forecaster, record, True, note)
 
 
-def load_registered(record: ModelRecord, cells: Mapping[str, Cell]) -> NetworkForecaster:
-    """Load a registered model, checking its file is the one registered (safe mode only)."""
-    path = Path(record.path)
-    if not path.exists():
+def load_registered(
+    record: ModelRecord, cells: Mapping[str, Cell], location: Location | None = None
+) -> NetworkForecaster:
+    """Load a registered model, checking its file is the one registered (safe mode only).
+    `location`: the record's path with the storage options (default: the path as it is). A
+    remote file is fetched once: the checksum is computed on the bytes Keras then loads."""
+    location = location or Location.of(record.path)
+    if location.is_local and not location.path.exists():
         raise ModelError(f"model file {record.path!r} is missing")
-    if sha256_file(path) != record.file_sha256:
-        raise ModelError(f"model file {record.path!r} changed since it was registered (checksum)")
-    return NetworkForecaster.load(path, cells)
+    with fetched_bundle(location) as path:
+        if sha256_file(path) != record.file_sha256:
+            raise ModelError(
+                f"model file {record.path!r} changed since it was registered (checksum)"
+            )
+        return NetworkForecaster.load(path, cells)
 
 
 def obtain_network(
@@ -128,7 +136,7 @@ def obtain_network(
         and (not decision.retrain or decision.warm)
     ):
         try:
-            previous = load_registered(record, cells)
+            previous = load_registered(record, cells, config.storage.location(record.path))
         except ModelError as exc:
             log.warning(
                 "%s/%s: %s; it is rejected and the model retrained", key, cell_config.id, exc
@@ -216,7 +224,8 @@ def obtain_global(
     decision = retrain_decision(config, record, config_hash, now, train_end, mode)
     if not decision.retrain and record is not None:
         try:
-            network = GlobalNetwork.load(Path(record.path), cells)
+            with fetched_bundle(config.storage.location(record.path)) as path:
+                network = GlobalNetwork.load(path, cells)
             if sorted(network.series) == series:
                 return ObtainedGlobal(network, record, False, f"reused {record.model_id}")
             decision = Decision(True, False, "the universe's series changed")
@@ -238,7 +247,7 @@ def obtain_global(
     network.fit(parts)
     model_id = new_model_id(now)
     path = network.save(
-        Path(config.storage.resolved_artifact_dir)
+        config.storage.artifacts
         / "global"
         / universe.split(":")[1]
         / config.model.target

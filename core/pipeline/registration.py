@@ -14,7 +14,7 @@ from candlecast.core.config import CellConfig, Config
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.training import TrainingReport
 from candlecast.core.pipeline.retraining import data_hash
-from candlecast.core.storage.atomic import sha256_file
+from candlecast.core.storage.location import Location
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 
@@ -30,7 +30,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def model_path(artifact_dir: Path, key: SeriesKey, label: str, model_id: str) -> Path:
+def model_path(
+    artifact_dir: Path | Location, key: SeriesKey, label: str, model_id: str
+) -> Path | Location:
+    """`<artifact_dir>/<series>/<target>/<cell>/<model_id>.keras` (a Location when remote)."""
+    if isinstance(artifact_dir, Location) and not artifact_dir.is_local:
+        return artifact_dir / key.slug / label / f"{model_id}.keras"
     return Path(artifact_dir) / key.slug / label / f"{model_id}.keras"
 
 
@@ -59,7 +64,7 @@ def register_model(
     config_hash: str,
     frames: list[pd.DataFrame],
     metrics: dict[str, object],
-    path: Path,
+    path: Path | Location,
     now: pd.Timestamp,
     params: dict[str, object] | None = None,
 ) -> ModelRecord:
@@ -83,7 +88,7 @@ def register_model(
         seed=config.training.seed,
         target=config.model.target,
         path=str(path),
-        file_sha256=sha256_file(path),
+        file_sha256=Location.of(path).sha256(),  # a remote file: the bytes stored there
         created_at=now,
     )
     registry.add(record)

@@ -10,6 +10,7 @@ from candlecast.core.report.files import write_index, write_run_report
 from candlecast.core.report.index import IndexEntry, entry_from_results
 from candlecast.core.report.page import render_run_report
 from candlecast.core.results import RunResults
+from candlecast.core.storage.location import Location
 
 REPORTS_FOLDER = "reports"
 
@@ -19,7 +20,9 @@ def reports_dir(data_home: Path) -> Path:
     return Path(data_home) / REPORTS_FOLDER
 
 
-def publish_report(results: RunResults, folder: Path, entries: Iterable[IndexEntry] = ()) -> Path:
+def publish_report(
+    results: RunResults, folder: Path | Location, entries: Iterable[IndexEntry] = ()
+) -> Path | Location:
     """Write `<folder>/<run_id>.html` and `<folder>/index.html` (listing `entries`, plus this
     run when they lack it); returns the report's path."""
     path = write_run_report(folder, results.run_id, render_run_report(results))

@@ -14,7 +14,7 @@ from candlecast.core.results import RunResults
 class PublishReport:
     publisher: str
     rows: dict[str, int] = field(default_factory=dict)  # table/file kind -> rows written
-    paths: list[Path] = field(default_factory=list)
+    paths: list[Path | str] = field(default_factory=list)  # a remote one as its URL
     note: str = ""
 
 

@@ -3,19 +3,26 @@ manifest with row counts and checksums. Everything is written atomically: a run'
 appears whole or not at all, and the previous `latest` files stay until the new ones are
 complete.
 
-Layout under `<data_home>/outputs/`:
+Layout under `storage.outputs_dir` (default `<data_home>/outputs/`; a folder or an fsspec URL
+such as `s3://bucket/outputs`):
   runs/<run_id>/{forecasts,flags,metrics}.{csv,parquet,json}, manifest.json
   latest/<series-slug>/{forecasts,flags}.{csv,parquet,json}, manifest.json
 
 `manifest.json` lists every file with its table, format, row count, size and sha256. The
 `latest` view of a series only moves forward: publishing an older run again (its forecast
 origin is before the one shown) leaves it alone.
+
+On an object store, files are built in a local temporary folder and uploaded to temporary keys;
+only when every one is there are they moved into place, the manifest last (a run folder is
+complete once its manifest is there; a failed upload leaves the `latest` view as it was).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -24,8 +31,10 @@ import pandas as pd
 
 from candlecast.core.anomalies.flag import Flag
 from candlecast.core.config import Config
+from candlecast.core.errors import StorageError
 from candlecast.core.results import FORECAST_COLUMNS, RunResults, SeriesOutcome
 from candlecast.core.storage.atomic import atomic_dir, atomic_path, sha256_file
+from candlecast.core.storage.location import Location
 from candlecast.plugins import hookimpl
 from candlecast.plugins.publishers.base import PublishReport
 
@@ -101,13 +110,31 @@ def _series_part(frame: pd.DataFrame, series: str) -> pd.DataFrame:
     return frame[frame["series"] == series].reset_index(drop=True)
 
 
-def _shown_origin(folder: Path) -> pd.Timestamp | None:
+def _shown_origin(folder: Location) -> pd.Timestamp | None:
     """The forecast origin of the run the `latest` folder shows (None: nothing shown yet)."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / "manifest.json").read_text())
         return pd.Timestamp(manifest["origin"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, StorageError, ValueError, KeyError, TypeError):
         return None
+
+
+@contextlib.contextmanager
+def _new_folder(target: Location) -> Iterator[Path]:
+    """A local folder to fill; when the block succeeds it replaces `target` (a local folder:
+    `atomic_dir`; a remote one: uploaded whole, the manifest last)."""
+    if target.is_local:
+        with atomic_dir(target.path) as tmp:
+            yield tmp
+        return
+    with tempfile.TemporaryDirectory(prefix="candlecast-publish-") as folder:
+        yield Path(folder)
+        files = {entry.name: entry for entry in sorted(Path(folder).iterdir()) if entry.is_file()}
+        target.replace_many(files, last="manifest.json")
+
+
+def _shown(location: Location) -> Path | str:
+    return location.path if location.is_local else str(location)
 
 
 def _origin_text(outcome: SeriesOutcome) -> str | None:
@@ -119,12 +146,12 @@ class FilesPublisher:
     description = "CSV / Parquet / JSON files per run and a latest view per series"
 
     def publish(self, results: RunResults, config: Config) -> PublishReport:
-        root = config.storage.data_home / "outputs"
+        root = config.storage.outputs
         formats = list(config.publish.formats)
         tables = run_tables(results)
         report = PublishReport(self.name)
         run_dir = root / "runs" / results.run_id
-        with atomic_dir(run_dir) as tmp:
+        with _new_folder(run_dir) as tmp:
             files = []
             for stem, frame in tables.items():
                 files += write_frame(frame, tmp, stem, formats)
@@ -140,7 +167,7 @@ class FilesPublisher:
                 "files": files,
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        report.paths.append(run_dir)
+        report.paths.append(_shown(run_dir))
         skipped = []
         for outcome in results.series:
             if outcome.error:
@@ -151,8 +178,11 @@ class FilesPublisher:
                 skipped.append(f"{outcome.id} (latest shows a newer forecast from {shown})")
                 continue
             parts = {stem: _series_part(tables[stem], outcome.id) for stem in LATEST_TABLES}
-            self._replace_latest(folder, parts, formats, results.run_id, outcome)
-            report.paths.append(folder)
+            if folder.is_local:
+                self._replace_latest(folder.path, parts, formats, results.run_id, outcome)
+            else:
+                self._replace_remote_latest(folder, parts, formats, results.run_id, outcome)
+            report.paths.append(_shown(folder))
         if skipped:
             report.note = "latest view kept for " + "; ".join(skipped)
         return report
@@ -189,6 +219,36 @@ class FilesPublisher:
         for stem in parts:  # a format no longer configured must not show stale data
             for fmt in set(FORMATS) - set(formats):
                 (folder / f"{stem}.{fmt}").unlink(missing_ok=True)
+
+    def _replace_remote_latest(
+        self,
+        folder: Location,
+        parts: dict[str, pd.DataFrame],
+        formats: list[str],
+        run_id: str,
+        outcome: SeriesOutcome,
+    ) -> None:
+        """`_replace_latest` on an object store: every file is built locally, uploaded to a
+        temporary key, and moved into place only when all are uploaded, the manifest last."""
+        with tempfile.TemporaryDirectory(prefix="candlecast-latest-") as staging:
+            local = Path(staging)
+            files = []
+            for stem, frame in parts.items():
+                files += write_frame(frame, local, stem, formats)
+            manifest = {
+                "run_id": run_id,
+                "series": outcome.id,
+                "origin": _origin_text(outcome),
+                "champions": _champions(outcome),
+                "files": files,
+            }
+            (local / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            folder.replace_many(
+                {entry.name: entry for entry in sorted(local.iterdir())}, last="manifest.json"
+            )
+        for stem in parts:  # a format no longer configured must not show stale data
+            for fmt in set(FORMATS) - set(formats):
+                (folder / f"{stem}.{fmt}").remove()
 
 
 def _champions(outcome: SeriesOutcome) -> dict[str, str | None]:

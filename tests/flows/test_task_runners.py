@@ -89,7 +89,10 @@ def test_task_runner_and_threads_follow_the_orchestration_section():
 
     local = build_config({"orchestration": {"task_runner": "dask", "dask_workers": 3}})
     remote = build_config(
-        {"orchestration": {"task_runner": "dask", "dask_address": "tcp://10.1.2.3:8786"}}
+        {
+            "orchestration": {"task_runner": "dask", "dask_address": "tcp://10.1.2.3:8786"},
+            "storage": {"database_url": "postgresql+psycopg2://candle@db.internal/candles"},
+        }
     )
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
         runner = build_task_runner(local)
@@ -129,6 +132,38 @@ def test_orchestration_errors_name_the_field():
         build_config({"orchestration": {"dask_address": "tcp://h:1", "dask_workers": 2}})
     with pytest.raises(ConfigError, match=r"`orchestration.train_timeout_s` = 0"):
         build_config({"orchestration": {"train_timeout_s": 0}})
+
+
+def test_sqlite_with_a_cluster_on_other_machines_is_refused_and_says_why(tmp_path):
+    """The workers' tasks write the database; an SQLite file is on one machine's disk. Refused
+    before anything starts (even before the Prefect API is looked for), naming the fix."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from candlecast.core.errors import ConfigError
+
+    cluster = {"task_runner": "dask", "dask_address": "tcp://10.1.2.3:8786"}
+    default = build_config({"orchestration": cluster, "storage": {"data_home": str(tmp_path)}})
+    explicit = build_config(
+        {"orchestration": cluster, "storage": {"database_url": "sqlite:////srv/c.db"}}
+    )
+    with temporary_settings({PREFECT_API_URL: None}):
+        with pytest.raises(ConfigError) as refused:
+            build_task_runner(default)
+        with pytest.raises(ConfigError, match=r"database is sqlite:////srv/c.db"):
+            build_task_runner(explicit)
+    message = str(refused.value)
+    assert "tcp://10.1.2.3:8786" in message and f"SQLite file in {tmp_path}" in message
+    assert "one machine's disk" in message and "PostgreSQL" in message
+    assert "CANDLECAST_DATABASE_URL" in message
+
+    postgres = {"database_url": "postgresql+psycopg2://candle@db/candles"}
+    secret = {"database_url": "secret:candlecast-db"}  # checked once the flow resolved it
+    local_cluster = build_config({"orchestration": {"task_runner": "dask", "dask_workers": 2}})
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        for storage in (postgres, secret):
+            config = build_config({"orchestration": cluster, "storage": storage})
+            assert build_task_runner(config).address == "tcp://10.1.2.3:8786"
+        assert build_task_runner(local_cluster).address is None  # one machine: SQLite is fine
 
 
 # -- flows ----------------------------------------------------------------------------------
