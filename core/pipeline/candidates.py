@@ -33,10 +33,17 @@ from candlecast.core.evaluation.metrics import mae
 from candlecast.core.market.timeframes import seasonal_periods
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.targets import PRICES
-from candlecast.core.pipeline.networks import RegisteredNetwork, obtain_global, obtain_network
+from candlecast.core.pipeline.networks import (
+    RegisteredNetwork,
+    StoredSpec,
+    obtain_global,
+    obtain_network,
+)
 from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.pipeline.retraining import drift_decision
+from candlecast.core.pipeline.stored_backtests import StoredForecasts, span_origins
 from candlecast.core.results import ModelOutcome
+from candlecast.core.storage.backtest_store import BacktestStore
 from candlecast.core.storage.registry import ModelRegistry
 
 
@@ -129,9 +136,18 @@ def network_candidate(
             now=now,
             mode=run_mode,
         )
+        stored = None
+        if config.backtest.store_forecasts and not spec.refit:
+            stored = StoredSpec(
+                str(prepared.key),
+                prepared.frame,
+                prepared.values(target),
+                spec,
+                BacktestStore(registry.engine),
+            )
         candidate, model = run_candidate(
             cell_config.id,
-            lambda: RegisteredNetwork(obtain, cell_config.id, config.model.horizon),
+            lambda: RegisteredNetwork(obtain, cell_config.id, config.model.horizon, stored),
             prepared,
             target,
             spec,
@@ -278,9 +294,15 @@ def global_candidates(
     )
     name = global_label(cell_config)
     report = obtained.network.report
+    backtests = BacktestStore(registry.engine) if config.backtest.store_forecasts else None
     out = {}
     for series, item in prepared.items():
-        member = obtained.network.member(series)
+        member: Forecaster = obtained.network.member(series)
+        if backtests is not None:  # one batched call per series, stored for the next runs
+            stored = StoredForecasts(member, obtained.record.model_id, series, backtests)
+            y = item.values(target)
+            stored.prime(item.frame, y, span_origins(len(y), spec))
+            member = stored
         candidate, _ = run_candidate(name, lambda m=member: Prefitted(m, name), item, target, spec)
         out[series] = (
             candidate,

@@ -15,10 +15,13 @@ import pandas as pd
 
 from candlecast.core.config import CellConfig, Config
 from candlecast.core.errors import ModelError
+from candlecast.core.evaluation.folds import FoldSpec
 from candlecast.core.market.candles import SeriesKey
+from candlecast.core.models.cache import MODELS
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.network import NetworkForecaster
+from candlecast.core.models.shared import load_shared
 from candlecast.core.pipeline.registration import (
     model_path,
     new_model_id,
@@ -26,7 +29,9 @@ from candlecast.core.pipeline.registration import (
     training_metrics,
 )
 from candlecast.core.pipeline.retraining import Decision, model_config_hash, retrain_decision
+from candlecast.core.pipeline.stored_backtests import StoredForecasts, span_origins
 from candlecast.core.storage.atomic import sha256_file
+from candlecast.core.storage.backtest_store import BacktestStore
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 log = logging.getLogger("candlecast.modelling")
@@ -91,14 +96,22 @@ def train_and_register(
     return ObtainedNetwork(forecaster, record, True, note)
 
 
-def load_registered(record: ModelRecord, cells: Mapping[str, Cell]) -> NetworkForecaster:
-    """Load a registered model, checking its file is the one registered (safe mode only)."""
+def load_registered(
+    record: ModelRecord, cells: Mapping[str, Cell], *, cached: bool = True
+) -> NetworkForecaster:
+    """Load a registered model, checking its file is the one registered (safe mode only).
+
+    `cached`: for forecasting, through the process's model cache (`core.models.cache`, keyed by
+    path and checksum) and its architecture's shared graph (`core.models.shared`), shared with
+    later callers; a caller that trains it further passes False (a model of its own)."""
     path = Path(record.path)
     if not path.exists():
         raise ModelError(f"model file {record.path!r} is missing")
     if sha256_file(path) != record.file_sha256:
         raise ModelError(f"model file {record.path!r} changed since it was registered (checksum)")
-    return NetworkForecaster.load(path, cells)
+    if not cached:
+        return NetworkForecaster.load(path, cells)
+    return MODELS.get(str(path), record.file_sha256, lambda: load_shared(path, cells))
 
 
 def obtain_network(
@@ -128,7 +141,8 @@ def obtain_network(
         and (not decision.retrain or decision.warm)
     ):
         try:
-            previous = load_registered(record, cells)
+            # a warm start trains the loaded model further: its own copy, not the cache's
+            previous = load_registered(record, cells, cached=not decision.retrain)
         except ModelError as exc:
             log.warning(
                 "%s/%s: %s; it is rejected and the model retrained", key, cell_config.id, exc
@@ -159,23 +173,54 @@ def obtain_network(
 
 class RegisteredNetwork:
     """A `Forecaster` whose `fit` goes through the registry: it reuses the registered model
-    when the policy allows (no training at all) and trains and registers one otherwise."""
+    when the policy allows (no training at all) and trains and registers one otherwise.
+
+    With `stored` (the whole series, its fold layout and where backtests are stored), `fit`
+    then forecasts from every origin this and the next runs need in one batched call, reading
+    what the store has for this model version (`stored_backtests`); `predict_at` looks up."""
 
     family = "network"
 
-    def __init__(self, obtain: Callable[..., ObtainedNetwork], name: str, horizon: int) -> None:
+    def __init__(
+        self,
+        obtain: Callable[..., ObtainedNetwork],
+        name: str,
+        horizon: int,
+        stored: StoredSpec | None = None,
+    ) -> None:
         self._obtain = obtain
         self.name = name
         self.horizon = horizon
         self.obtained: ObtainedNetwork | None = None
+        self._stored_spec = stored
+        self.stored: StoredForecasts | None = None
 
     def fit(self, frame: pd.DataFrame, y: pd.Series) -> None:
         self.obtained = self._obtain(frame=frame, y=y)
+        spec = self._stored_spec
+        if spec is not None:
+            self.stored = StoredForecasts(
+                self.obtained.forecaster, self.obtained.record.model_id, spec.series, spec.store
+            )
+            self.stored.prime(spec.frame, spec.y, span_origins(len(spec.y), spec.folds))
 
     def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins) -> np.ndarray:
         if self.obtained is None:
             raise ModelError(f"{self.name}: predict before fit")
+        if self.stored is not None:
+            return self.stored.predict_at(frame, y, origins)
         return self.obtained.forecaster.predict_at(frame, y, origins)
+
+
+@dataclass(frozen=True)
+class StoredSpec:
+    """What `RegisteredNetwork` needs to batch and store its backtest forecasts."""
+
+    series: str
+    frame: pd.DataFrame
+    y: pd.Series
+    folds: FoldSpec
+    store: BacktestStore | None
 
 
 def universe_id(series: list[str]) -> str:
@@ -216,7 +261,16 @@ def obtain_global(
     decision = retrain_decision(config, record, config_hash, now, train_end, mode)
     if not decision.retrain and record is not None:
         try:
-            network = GlobalNetwork.load(Path(record.path), cells)
+            path = Path(record.path)
+            if not path.exists():
+                raise ModelError(f"model file {record.path!r} is missing")
+            if sha256_file(path) != record.file_sha256:
+                raise ModelError(
+                    f"model file {record.path!r} changed since it was registered (checksum)"
+                )
+            network = MODELS.get(
+                str(path), record.file_sha256, lambda: GlobalNetwork.load(path, cells)
+            )
             if sorted(network.series) == series:
                 return ObtainedGlobal(network, record, False, f"reused {record.model_id}")
             decision = Decision(True, False, "the universe's series changed")
