@@ -39,6 +39,7 @@ TABLES = {
     "anomaly_events",
     "series_locks",
     "backtest_forecasts",
+    "statistical_fits",
 }
 
 

@@ -1,12 +1,13 @@
 """Stored backtest forecasts of registered networks (`core/storage/backtest_store.py`): a run
-that reuses a model reads what it forecast at each backtest origin instead of recomputing it.
+that reuses a model reads what it forecast at each backtest origin instead of recomputing it;
+and the last fitted parameters of the statistical models (`core/storage/fit_store.py`), where
+the next fit starts.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-28
 
-A new table only; nothing existing changes. A database without it simply recomputes (and then
-stores) the forecasts on its next run.
+New tables only; nothing existing changes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,20 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    if "backtest_forecasts" in sa.inspect(op.get_bind()).get_table_names():
-        return  # made by `metadata.create_all` with today's definitions
+    existing = sa.inspect(op.get_bind()).get_table_names()  # `create_all` may have made them
+    if "statistical_fits" not in existing:
+        op.create_table(
+            "statistical_fits",
+            sa.Column("series", sa.String(200), nullable=False),
+            sa.Column("target", sa.String(32), nullable=False),
+            sa.Column("model", sa.String(100), nullable=False),
+            sa.Column("settings", sa.String(200), nullable=False),
+            sa.Column("params", sa.Text, nullable=False),
+            sa.Column("fitted_at", TS, nullable=False),
+            sa.PrimaryKeyConstraint("series", "target", "model", name=op.f("pk_statistical_fits")),
+        )
+    if "backtest_forecasts" in existing:
+        return
     op.create_table(
         "backtest_forecasts",
         sa.Column("model_id", sa.String(64), nullable=False),
@@ -40,3 +53,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("backtest_forecasts")
+    op.drop_table("statistical_fits")
