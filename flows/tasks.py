@@ -177,8 +177,11 @@ def train_global(
 def run_baselines(
     config: Config, plan: SeriesPlan, prepared: PreparedSeries, target: str
 ) -> dict[str, Candidate]:
+    from candlecast.core.storage.fit_store import FitStore
+
     progress.emit(str(prepared.key), f"{target}/baselines")
-    return baseline_candidates(prepared, target, config, plan.folds)
+    store = open_store(config.storage.resolved_database_url)
+    return baseline_candidates(prepared, target, config, plan.folds, FitStore(store.engine))
 
 
 @task(name="detect-anomalies", cache_policy=NO_CACHE)

@@ -33,6 +33,13 @@ def serve(
     dry_run: Annotated[
         bool, typer.Option(help="Show the deployments and their schedules, register nothing.")
     ] = False,
+    warm: Annotated[
+        bool,
+        typer.Option(
+            help="Keep TensorFlow and the loaded models warm between runs in long-lived Dask "
+            "workers beside this process (unless the configuration names a Dask cluster)."
+        ),
+    ] = True,
 ) -> None:
     """Serve the forecast (schedule.forecast_cron) and retrain (schedule.retrain_cron)
     deployments; each never overlaps itself. Ctrl-C stops serving; under schedule.late_runs =
@@ -70,7 +77,7 @@ def serve(
 
     if not once:
         console.print(f"serving; {shutdown_note(cfg)}", highlight=False)
-        serve_deployments(cfg, limit=limit, query_seconds=query_seconds)
+        serve_deployments(cfg, limit=limit, query_seconds=query_seconds, warm=warm)
         return
     console.print("running the runs due now, then exiting")
     finished = serve_deployments(cfg, once=True, limit=limit, query_seconds=query_seconds)

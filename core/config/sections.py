@@ -269,6 +269,11 @@ class BacktestConfig(Section):
     scheme: Literal["expanding", "sliding"] = "expanding"
     sliding_window: int | None = Field(None, ge=10, description="scheme 'sliding': train length")
     refit: bool = Field(False, description="refit in every fold (slow) or fit once")
+    store_forecasts: bool = Field(
+        True,
+        description="store each registered network's backtest forecasts with its version, so "
+        "a run that reuses the model reads them instead of recomputing them (without refit)",
+    )
     baselines: list[Literal["naive", "seasonal_naive", "drift", "ets", "theta", "garch"]] = Field(
         default_factory=lambda: ["naive", "seasonal_naive", "drift", "ets", "theta", "garch"]
     )

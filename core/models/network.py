@@ -9,6 +9,8 @@ Data path (shapes for window W, horizon H, C input channels, K known channels):
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -282,14 +284,17 @@ class NetworkForecaster:
         inputs = {k: np.asarray(v, dtype="float32") for k, v in inputs.items()}
         shapes = tuple(sorted((k, v.shape[1:]) for k, v in inputs.items()))
         if self._compiled is None or self._compiled[0] is not self.keras_model:
-            self._compiled = (self.keras_model, {})
+            self._compiled = (self.keras_model, graphs_of(self.keras_model))
         graphs = self._compiled[1]
-        if shapes not in graphs:
-            import tensorflow as tf
+        with _GRAPHS_LOCK:
+            if shapes not in graphs:
+                import tensorflow as tf
 
-            signature = {k: tf.TensorSpec((None, *shape), tf.float32) for k, shape in shapes}
-            graphs[shapes] = tf.function(_Inference(self.keras_model), input_signature=[signature])
-        graph = graphs[shapes]
+                signature = {k: tf.TensorSpec((None, *shape), tf.float32) for k, shape in shapes}
+                graphs[shapes] = tf.function(
+                    _Inference(self.keras_model), input_signature=[signature]
+                )
+            graph = graphs[shapes]
         n = len(inputs["history"])
         parts = [
             np.asarray(graph({k: v[i : i + chunk] for k, v in inputs.items()}), dtype="float64")
@@ -384,6 +389,20 @@ def check_format(meta: dict[str, Any], path: Path) -> None:
         raise ModelError(
             f"model {str(path)!r} has format {meta.get('format')}, expected {FORMAT_VERSION}"
         )
+
+
+_GRAPHS: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+_GRAPHS_LOCK = threading.Lock()
+
+
+def graphs_of(keras_model: Any) -> dict:
+    """The traced inference graphs of one Keras model, by input shapes: shared by every
+    forecaster over that model (a global model's members), dropped with the model."""
+    with _GRAPHS_LOCK:
+        graphs = _GRAPHS.get(keras_model)
+        if graphs is None:
+            graphs = _GRAPHS[keras_model] = {}
+        return graphs
 
 
 class _Inference:

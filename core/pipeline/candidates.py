@@ -33,10 +33,18 @@ from candlecast.core.evaluation.metrics import mae
 from candlecast.core.market.timeframes import seasonal_periods
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.targets import PRICES
-from candlecast.core.pipeline.networks import RegisteredNetwork, obtain_global, obtain_network
+from candlecast.core.pipeline.networks import (
+    RegisteredNetwork,
+    StoredSpec,
+    obtain_global,
+    obtain_network,
+)
 from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.pipeline.retraining import drift_decision
+from candlecast.core.pipeline.stored_backtests import StoredForecasts, span_origins
 from candlecast.core.results import ModelOutcome
+from candlecast.core.storage.backtest_store import BacktestStore
+from candlecast.core.storage.fit_store import FitStore
 from candlecast.core.storage.registry import ModelRegistry
 
 
@@ -45,7 +53,15 @@ def interval_mode(target: str) -> str:
     return "relative" if target in PRICES else "absolute"
 
 
-def baseline_factories(config: Config, timeframe: str, target: str) -> dict[str, ForecasterFactory]:
+def baseline_factories(
+    config: Config,
+    timeframe: str,
+    target: str,
+    start: Mapping[str, np.ndarray | None] | None = None,
+) -> dict[str, ForecasterFactory]:
+    """Every configured baseline; `start`: where a statistical model's fit starts (its last
+    fitted parameters), by name."""
+    start = {} if start is None else start
     horizon = config.model.horizon
     periods = seasonal_periods(timeframe)
     period = periods[0] if periods else 1
@@ -54,7 +70,9 @@ def baseline_factories(config: Config, timeframe: str, target: str) -> dict[str,
         "naive": lambda: NaiveForecaster(horizon),
         "seasonal_naive": lambda: SeasonalNaiveForecaster(period, horizon),
         "drift": lambda: DriftForecaster(horizon),
-        "ets": lambda: ETSForecaster(horizon, seasonal_period=seasonal),
+        "ets": lambda: ETSForecaster(
+            horizon, seasonal_period=seasonal, start_params=start.get("ets")
+        ),
         "theta": lambda: ThetaForecaster(horizon, period=seasonal),
         "garch": lambda: GarchForecaster(horizon, mode=interval_mode(target)),
     }
@@ -129,9 +147,18 @@ def network_candidate(
             now=now,
             mode=run_mode,
         )
+        stored = None
+        if config.backtest.store_forecasts and not spec.refit:
+            stored = StoredSpec(
+                str(prepared.key),
+                prepared.frame,
+                prepared.values(target),
+                spec,
+                BacktestStore(registry.engine),
+            )
         candidate, model = run_candidate(
             cell_config.id,
-            lambda: RegisteredNetwork(obtain, cell_config.id, config.model.horizon),
+            lambda: RegisteredNetwork(obtain, cell_config.id, config.model.horizon, stored),
             prepared,
             target,
             spec,
@@ -171,14 +198,36 @@ def network_candidate(
 
 
 def baseline_candidates(
-    prepared: PreparedSeries, target: str, config: Config, spec: FoldSpec
+    prepared: PreparedSeries,
+    target: str,
+    config: Config,
+    spec: FoldSpec,
+    fits: FitStore | None = None,
 ) -> dict[str, Candidate]:
-    """Every configured baseline and statistical model on `target`, on the same folds."""
+    """Every configured baseline and statistical model on `target`, on the same folds. With
+    `fits`, ETS's maximum-likelihood fit starts from its last fitted parameters (and stores
+    its new ones): the same fit, one or two optimiser iterations instead of dozens."""
     out = {}
     levels = config.backtest.levels
-    for name, factory in baseline_factories(config, prepared.key.timeframe, target).items():
-        out[name], _ = run_candidate(name, factory, prepared, target, spec, levels)
+    series = str(prepared.key)
+    start: dict[str, np.ndarray | None] = {}
+    factories = baseline_factories(config, prepared.key.timeframe, target, start)
+    if fits is not None and "ets" in factories:
+        settings = factories["ets"]().settings  # type: ignore[attr-defined]
+        start["ets"] = _stored(lambda: fits.params(series, target, "ets", settings))
+    for name, factory in factories.items():
+        out[name], model = run_candidate(name, factory, prepared, target, spec, levels)
+        if fits is not None and isinstance(model, ETSForecaster) and model.params is not None:
+            _stored(lambda m=model: fits.put(series, target, "ets", m.settings, m.params))
     return out
+
+
+def _stored(call: Callable[[], object]) -> np.ndarray | None:
+    """A fit store's answer; it is a starting point only, so a failing store is no error."""
+    try:
+        return call()  # type: ignore[return-value]
+    except Exception:
+        return None
 
 
 def network_factory(
@@ -278,9 +327,15 @@ def global_candidates(
     )
     name = global_label(cell_config)
     report = obtained.network.report
+    backtests = BacktestStore(registry.engine) if config.backtest.store_forecasts else None
     out = {}
     for series, item in prepared.items():
-        member = obtained.network.member(series)
+        member: Forecaster = obtained.network.member(series)
+        if backtests is not None:  # one batched call per series, stored for the next runs
+            stored = StoredForecasts(member, obtained.record.model_id, series, backtests)
+            y = item.values(target)
+            stored.prime(item.frame, y, span_origins(len(y), spec))
+            member = stored
         candidate, _ = run_candidate(name, lambda m=member: Prefitted(m, name), item, target, spec)
         out[series] = (
             candidate,

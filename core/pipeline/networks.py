@@ -8,17 +8,22 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from candlecast.core.config import CellConfig, Config
 from candlecast.core.errors import ModelError
+from candlecast.core.evaluation.folds import FoldSpec
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.bundle import fetched_bundle
+from candlecast.core.models.cache import MODELS
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.global_network import GlobalNetwork
 from candlecast.core.models.network import NetworkForecaster
+from candlecast.core.models.shared import load_shared
 from candlecast.core.pipeline.registration import (
     model_path,
     new_model_id,
@@ -26,11 +31,15 @@ from candlecast.core.pipeline.registration import (
     training_metrics,
 )
 from candlecast.core.pipeline.retraining import Decision, model_config_hash, retrain_decision
+from candlecast.core.pipeline.stored_backtests import StoredForecasts, span_origins
 from candlecast.core.storage.atomic import sha256_file
+from candlecast.core.storage.backtest_store import BacktestStore
 from candlecast.core.storage.location import Location
 from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 log = logging.getLogger("candlecast.modelling")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -93,20 +102,51 @@ def train_and_register(
 
 
 def load_registered(
-    record: ModelRecord, cells: Mapping[str, Cell], location: Location | None = None
+    record: ModelRecord,
+    cells: Mapping[str, Cell],
+    location: Location | None = None,
+    *,
+    cached: bool = True,
 ) -> NetworkForecaster:
     """Load a registered model, checking its file is the one registered (safe mode only).
-    `location`: the record's path with the storage options (default: the path as it is). A
-    remote file is fetched once: the checksum is computed on the bytes Keras then loads."""
+
+    `location`: the record's path with the storage options (default: the path as it is); a
+    remote file is fetched once, and the checksum is computed on the bytes Keras then loads.
+    `cached`: for forecasting, through the process's model cache (`core.models.cache`, keyed by
+    path and checksum) and its architecture's shared graph (`core.models.shared`), shared with
+    later callers; a caller that trains it further passes False (a model of its own). A local
+    file is checked against its checksum at every use, a cached remote one when it was fetched."""
     location = location or Location.of(record.path)
-    if location.is_local and not location.path.exists():
-        raise ModelError(f"model file {record.path!r} is missing")
-    with fetched_bundle(location) as path:
-        if sha256_file(path) != record.file_sha256:
-            raise ModelError(
-                f"model file {record.path!r} changed since it was registered (checksum)"
-            )
-        return NetworkForecaster.load(path, cells)
+    if not cached:
+        return _registered(record, location, lambda path: NetworkForecaster.load(path, cells))
+    return _registered(record, location, lambda path: load_shared(path, cells), cache=True)
+
+
+def _registered(
+    record: ModelRecord, location: Location, load: Callable[[Path], T], *, cache: bool = False
+) -> T:
+    """`load(path)` of a registered file whose checksum is the registered one: a local file is
+    checked at every use, a remote one when it is fetched; with `cache`, through the process's
+    model cache."""
+    if location.is_local:
+        if not location.path.exists():
+            raise ModelError(f"model file {record.path!r} is missing")
+        _check_registered(location.path, record)
+
+    def fetch_and_load() -> T:
+        with fetched_bundle(location) as path:
+            if not location.is_local:
+                _check_registered(path, record)
+            return load(path)
+
+    if not cache:
+        return fetch_and_load()
+    return MODELS.get(record.path, record.file_sha256, fetch_and_load)
+
+
+def _check_registered(path: Path, record: ModelRecord) -> None:
+    if sha256_file(path) != record.file_sha256:
+        raise ModelError(f"model file {record.path!r} changed since it was registered (checksum)")
 
 
 def obtain_network(
@@ -136,7 +176,10 @@ def obtain_network(
         and (not decision.retrain or decision.warm)
     ):
         try:
-            previous = load_registered(record, cells, config.storage.location(record.path))
+            # a warm start trains the loaded model further: its own copy, not the cache's
+            previous = load_registered(
+                record, cells, config.storage.location(record.path), cached=not decision.retrain
+            )
         except ModelError as exc:
             log.warning(
                 "%s/%s: %s; it is rejected and the model retrained", key, cell_config.id, exc
@@ -167,23 +210,54 @@ def obtain_network(
 
 class RegisteredNetwork:
     """A `Forecaster` whose `fit` goes through the registry: it reuses the registered model
-    when the policy allows (no training at all) and trains and registers one otherwise."""
+    when the policy allows (no training at all) and trains and registers one otherwise.
+
+    With `stored` (the whole series, its fold layout and where backtests are stored), `fit`
+    then forecasts from every origin this and the next runs need in one batched call, reading
+    what the store has for this model version (`stored_backtests`); `predict_at` looks up."""
 
     family = "network"
 
-    def __init__(self, obtain: Callable[..., ObtainedNetwork], name: str, horizon: int) -> None:
+    def __init__(
+        self,
+        obtain: Callable[..., ObtainedNetwork],
+        name: str,
+        horizon: int,
+        stored: StoredSpec | None = None,
+    ) -> None:
         self._obtain = obtain
         self.name = name
         self.horizon = horizon
         self.obtained: ObtainedNetwork | None = None
+        self._stored_spec = stored
+        self.stored: StoredForecasts | None = None
 
     def fit(self, frame: pd.DataFrame, y: pd.Series) -> None:
         self.obtained = self._obtain(frame=frame, y=y)
+        spec = self._stored_spec
+        if spec is not None:
+            self.stored = StoredForecasts(
+                self.obtained.forecaster, self.obtained.record.model_id, spec.series, spec.store
+            )
+            self.stored.prime(spec.frame, spec.y, span_origins(len(spec.y), spec.folds))
 
     def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins) -> np.ndarray:
         if self.obtained is None:
             raise ModelError(f"{self.name}: predict before fit")
+        if self.stored is not None:
+            return self.stored.predict_at(frame, y, origins)
         return self.obtained.forecaster.predict_at(frame, y, origins)
+
+
+@dataclass(frozen=True)
+class StoredSpec:
+    """What `RegisteredNetwork` needs to batch and store its backtest forecasts."""
+
+    series: str
+    frame: pd.DataFrame
+    y: pd.Series
+    folds: FoldSpec
+    store: BacktestStore | None
 
 
 def universe_id(series: list[str]) -> str:
@@ -224,8 +298,12 @@ def obtain_global(
     decision = retrain_decision(config, record, config_hash, now, train_end, mode)
     if not decision.retrain and record is not None:
         try:
-            with fetched_bundle(config.storage.location(record.path)) as path:
-                network = GlobalNetwork.load(path, cells)
+            network = _registered(
+                record,
+                config.storage.location(record.path),
+                lambda path: GlobalNetwork.load(path, cells),
+                cache=True,
+            )
             if sorted(network.series) == series:
                 return ObtainedGlobal(network, record, False, f"reused {record.model_id}")
             decision = Decision(True, False, "the universe's series changed")

@@ -134,7 +134,8 @@ def _upgrade_locked(
                 f"could not migrate database {where} to {revision!r}: {exc}"
             ) from exc
         now = _context(conn).get_current_revision()
-        _require_tables(conn, where)
+        if revision == "head":  # an older revision need not have every table of today's
+            _require_tables(conn, where)
     return now or ""
 
 

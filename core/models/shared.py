@@ -1,0 +1,123 @@
+"""Registered networks of one architecture share one Keras model and one traced graph.
+
+Loading a `.keras` file rebuilds its model from the saved architecture, and the first forecast
+of every model traces its own inference graph: together about a second of CPU per model, paid
+again for every model of every series in every fresh process. Networks built from the same
+cell, head, window, horizon and inputs (every series' model of one cell and target) differ only
+in their weights. So one *template* model per architecture is loaded (and traced) once per
+process; every other file of that architecture has only its weights read into the template
+(`load_weights`, no rebuild), kept as arrays, and forecasts by setting them into the template
+under the template's lock before calling the shared graph. The numbers are the same: the same
+graph with the same weights.
+
+A forecaster loaded this way is for forecasting only: training it further (a warm start) needs
+its own model (`NetworkForecaster.load`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from candlecast.core.errors import ModelError
+from candlecast.core.models.bundle import load_bundle
+from candlecast.core.models.cell import Cell
+from candlecast.core.models.network import NetworkForecaster, check_format
+
+
+class _Template:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.lock = threading.RLock()
+        self.shapes = [tuple(w.shape) for w in model.weights]
+
+
+_TEMPLATES: dict[str, _Template] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def architecture_key(meta: Mapping[str, Any]) -> str:
+    """What fixes a network's architecture: its cell and model settings, timeframe and input
+    channels (not its scalers, training budget or weights)."""
+    ids = meta.get("id_vector")
+    relevant = {
+        "format": meta.get("format"),
+        "cell": meta.get("cell"),
+        "model": meta.get("model"),
+        "timeframe": meta.get("timeframe"),
+        "channels": meta.get("channels"),
+        "ids": None if ids is None else len(ids),
+    }
+    return json.dumps(relevant, sort_keys=True)
+
+
+class SharedGraphForecaster(NetworkForecaster):
+    """A loaded network whose weights are set into its architecture's template for each call."""
+
+    template: _Template
+    weights: list[np.ndarray]
+
+    def _call(self, inputs: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
+        with self.template.lock:
+            self.template.model.set_weights(self.weights)
+            return super()._call(inputs, chunk)
+
+
+def load_shared(path: Path, cells: Mapping[str, Cell] | None = None) -> NetworkForecaster:
+    """Load a saved single-series network for forecasting, through its architecture's template
+    (see the module docstring). Safe mode: the template is loaded like any model; the others'
+    files give only weights."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not path.exists() or not meta_path.exists():
+        missing = path if not path.exists() else meta_path
+        raise ModelError(f"model file {str(missing)!r} is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model metadata {str(meta_path)!r} is unreadable: {exc}") from None
+    check_format(meta, path)
+    if meta.get("global"):
+        raise ModelError(f"model {str(path)!r} is a global model, not a single-series one")
+    key = architecture_key(meta)
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get(key)
+    if template is None:
+        keras_model, meta = load_bundle(path)
+        template = _Template(keras_model)
+        with _TEMPLATES_LOCK:
+            template = _TEMPLATES.setdefault(key, template)
+        if template.model is keras_model:  # this file is the template: its weights as they are
+            weights = [np.array(w) for w in keras_model.get_weights()]
+        else:
+            weights = _read_weights(template, path)
+    else:
+        weights = _read_weights(template, path)
+    forecaster = cast(
+        SharedGraphForecaster, SharedGraphForecaster.restore(meta, template.model, cells, path)
+    )
+    forecaster.template = template
+    forecaster.weights = weights
+    return forecaster
+
+
+def _read_weights(template: _Template, path: Path) -> list[np.ndarray]:
+    with template.lock:
+        try:
+            template.model.load_weights(path)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(
+                f"model file {str(path)!r} could not be loaded (weights): {reason}"
+            ) from None
+        return [np.array(w) for w in template.model.get_weights()]
+
+
+def clear_templates() -> None:
+    with _TEMPLATES_LOCK:
+        _TEMPLATES.clear()
