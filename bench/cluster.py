@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incremental", type=int, default=1)
     parser.add_argument("--threads", action="store_true", help="also run with threads here")
     args = parser.parse_args(argv)
+    # a SIGTERM (timeout, CI) unwinds like Ctrl-C: the namespaces and processes are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
