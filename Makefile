@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-forecast bench-fetch bench-anomaly bench-train bench-run clean
+.PHONY: run test lint format bench-forecast bench-fetch bench-anomaly bench-train bench-run bench-cluster clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt examples/candlecast-conv-gru/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-train: $(STAMP)
 
 bench-run: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) candlecast-data build *.egg-info
