@@ -42,7 +42,7 @@ class LikelihoodSettings:
     every series (and on every file of the NAB benchmark)."""
 
     short: int = 10
-    long: int = 2000
+    long: int = 5000
     learn: int = 300
     min_mean: float = 0.03
     min_std: float = 0.0173

@@ -107,12 +107,20 @@ class SurpriseDetector:
         above = np.isfinite(values) & (values >= threshold.value)
         flags = []
         kind = ""
+        origin = 0
         for position in np.flatnonzero(above):
             # one anomaly, one kind: it is named at the first candle of its run of alarms
             starts = position == 0 or not above[max(0, position - DEFAULT_MAX_GAP) : position].any()
             if starts or not kind:
+                stale = frozen[position] >= self.rules.frozen_candles
+                origin = position if stale else _origin(closes, position)
                 kind = classify(
-                    closes, position, self.settle, self.rules, frozen=frozen, bursts=bursts
+                    closes,
+                    origin,
+                    self.settle + position - origin,
+                    self.rules,
+                    frozen=frozen,
+                    bursts=bursts,
                 )
             if not judged[position]:
                 continue
@@ -126,7 +134,9 @@ class SurpriseDetector:
                     score=score,
                     threshold=threshold.value,
                     severity=threshold.severity(score) or "info",
-                    reason=self._reason(kind, scores.iloc[position], closes, position, threshold),
+                    reason=self._reason(
+                        kind, scores.iloc[position], closes, origin, scores.index, threshold
+                    ),
                 )
             )
         return flags
@@ -150,25 +160,41 @@ class SurpriseDetector:
         kind: str,
         row: pd.Series,
         closes: np.ndarray,
-        position: int,
+        origin: int,
+        index: pd.Index,
         threshold: Threshold,
     ) -> str:
+        """The kind, what moved (at the anomaly's origin candle), the rarity and the threshold."""
         score = float(row["score"])
         rate = f"1 in {1.0 / rate_of_rarity(score):,.0f}"
         if kind == FROZEN_PRICE:
             cause = f"the close has not changed for {int(row['frozen'])} candles"
         else:
             driver = str(row["driver"])
-            cause = DRIVERS.get(driver, driver)
-            previous = closes[:position][np.isfinite(closes[:position])]
+            cause = f"driver: {DRIVERS.get(driver, driver)}"
+            previous = closes[:origin][np.isfinite(closes[:origin])]
             if previous.size and previous[-1] != 0:
-                move = closes[position] / previous[-1] - 1.0
-                cause = f"close {closes[position]:,.6g} ({move * 100:+.2f}%); driver: {cause}"
+                move = closes[origin] / previous[-1] - 1.0
+                cause = (
+                    f"close {closes[origin]:,.6g} ({move * 100:+.2f}%) at "
+                    f"{index[origin]:%Y-%m-%d %H:%M}; {cause}"
+                )
         return (
             f"{kind_title(kind).capitalize()}: {cause}. Surprise likelihood rarity {score:.2f} "
             f"(a {rate} tail for this series); threshold {threshold.value:.2f} is exceeded by "
             f"{threshold.rate}."
         )
+
+
+def _origin(closes: np.ndarray, position: int, back: int = 2) -> int:
+    """The candle among the alarm's and the `back` before it with the largest change: the
+    likelihood averages a few candles, so in a noisy series the alarm can come a candle after
+    the move that caused it (the move back of a bad tick, say), and the kind is the move's."""
+    start = max(1, position - back)
+    change = np.abs(np.diff(closes[start - 1 : position + 1]))
+    if change.size == 0 or not np.isfinite(change).any():
+        return position
+    return start + int(np.nanargmax(change))
 
 
 @hookimpl
