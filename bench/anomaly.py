@@ -34,7 +34,8 @@ default target rate unless --fpr). Two ways:
    - variance_burst: 24 closes with white noise added so the return sd is size x the usual;
    - volume_spike: one candle's volume times size.
    An event (consecutive flags, as stored) of the planted kind that overlaps a label is a true
-   positive; the label's window is the candle itself (spike, volume), one candle before to two
+   positive; the label's window is the candle itself (volume), the candle and the next (spike:
+   a streaming detector may alarm on the move back, one candle later), one candle before to two
    after (level shift: the jump lands on one of them), the burst plus the variance window after
    it (its dispersion is measured on trailing candles). Precision = true events / events of that
    kind; recall = labels hit by an event of their kind; "other kind" = labels hit only by a new
@@ -395,7 +396,7 @@ def plant(
         sign = rng.choice([-1.0, 1.0])
         if kind == "spike":
             close[p] *= np.exp(sign * size * sigma)
-            labels.append(Label(kind, t, t))
+            labels.append(Label(kind, t, t + step))
         elif kind == "level_shift":
             prices[p:] *= np.exp(sign * size * sigma)
             close[p:] *= np.exp(sign * size * sigma)
