@@ -3,7 +3,8 @@
 Each anomaly event that starts in candles no earlier run judged (not one continued from an
 earlier run, nor one in the history a series' first run judges: those are recorded only; see
 core/anomalies/announce.py) is emitted once as `candlecast.anomaly.detected`, on the resource
-`candlecast.series.<series>`, with the series, kind, severity, start, end, peak score and time,
+`candlecast.series.<series>`, with the series, kind (and its title: "flash crash with
+recovery"), severity, start, end, peak score and time,
 the reason of the event's own peak flag and a link to the report.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from prefect.events import emit_event
 
 from candlecast.core.anomalies.announce import peak_flag
+from candlecast.core.anomalies.market import kind_title
 from candlecast.core.results import RunResults
 
 EVENT = "candlecast.anomaly.detected"
@@ -32,6 +34,7 @@ def emit_anomaly_events(
             payload = {
                 "series": outcome.id,
                 "kind": event.kind,
+                "kind_title": kind_title(event.kind),
                 "severity": event.severity,
                 "start": str(event.start),
                 "end": str(event.end),

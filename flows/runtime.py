@@ -66,9 +66,15 @@ def resolve_plugins(config: Config) -> Plugins:
     detectors = (
         host.resolve("detectors", list(config.anomalies.detectors))
         if config.anomalies.detectors is not None
-        else host.get("detectors")
+        else default_detectors(host.get("detectors"))
     )
     return Plugins(source, host.get("cells"), publishers, detectors)
+
+
+def default_detectors(registered: dict[str, Any]) -> dict[str, Any]:
+    """The detectors a config that names none runs: every registered one but those that are
+    `opt_in` (the decomposition-based irregular detector, which is not streaming)."""
+    return {name: d for name, d in registered.items() if not getattr(d, "opt_in", False)}
 
 
 @functools.lru_cache(maxsize=8)

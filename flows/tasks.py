@@ -209,6 +209,7 @@ def detect_anomalies(
         forecasts=store.runs.forecasts_for(series),
         open_events=store.anomalies.open_events(series),
         target_fpr=config.anomalies.target_fpr,
+        merge=config.anomalies.merge,
     )
     if detection.recorded_only:
         get_run_logger().info(

@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "candlecast.plugins.sources.ccxt.source",
     "candlecast.plugins.publishers.files",
     "candlecast.plugins.publishers.sql",
+    "candlecast.plugins.detectors.surprise",
     "candlecast.plugins.detectors.irregular",
     "candlecast.plugins.detectors.volume",
     "candlecast.plugins.detectors.breach",

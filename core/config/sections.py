@@ -324,7 +324,14 @@ class BacktestConfig(Section):
 class AnomalyConfig(Section):
     enabled: bool = True
     target_fpr: float = Field(0.002, gt=0.0, lt=0.5, description="false-positive rate target")
-    detectors: list[str] | None = Field(None, description="detector plugins; default: all")
+    detectors: list[str] | None = Field(
+        None, description="detector plugins; default: every registered one but opt-in ones"
+    )
+    merge: bool = Field(
+        True,
+        description="flags of several detectors on one candle merge into one flag whose score "
+        "is a rarity (0.3 = 1 in 1,000), comparable across detectors and series",
+    )
     lookback_days: float = Field(90, gt=0, description="history used for decomposition/scores")
 
 

@@ -53,6 +53,7 @@ class IrregularDetector:
     """Spikes, level shifts and variance bursts in the irregular part of the price."""
 
     name: str = "irregular"
+    opt_in: bool = True  # not streaming (centred windows): run only when a config names it
     description: str = "spikes, level shifts and variance bursts in the irregular part of the price"
     kinds: tuple[str, ...] = (SPIKE, LEVEL_SHIFT, VARIANCE_BURST)
     settle: int = LEVEL_WINDOW // 2

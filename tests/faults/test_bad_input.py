@@ -146,7 +146,7 @@ CONFIG_CASES = [
         "unknown detector",
         ["run", "--set", 'anomalies.detectors=["zz"]'],
         {},
-        ["unknown detector 'zz'; registered detectors: breach, irregular, volume"],
+        ["unknown detector 'zz'; registered detectors: breach, irregular, surprise, volume"],
     ),
     (
         "a blocked built-in cell named in the config",

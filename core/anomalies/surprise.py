@@ -1,0 +1,183 @@
+"""Raw surprise: how badly cheap one-step-ahead predictions missed each new value.
+
+Each *feature* predicts value t from values before t only, and turns the miss into a raw
+surprise in [0, 1]: 0 for a miss of up to `z_start` times the stream's usual miss (the
+exponentially weighted mean absolute miss before t, floored at a thousandth of the range seen so
+far), rising linearly to 1 at `z_start + z_span` times. The features:
+
+- `novelty`: the value leaves the range seen so far by more than `novelty_margin` of that range
+  (1 or 0; after Numenta's "spatial anomaly");
+- `change`: the last value as the prediction (the change from the previous candle);
+- `level`: an exponentially weighted level (`level_span` candles) as the prediction;
+- `shift`: the mean of the last `shift_short` values against the mean of the `shift_long`
+  before them, in units of their standard deviation (a level that moved and stays);
+- `context`: 1 when the value's bin follows the bins of the `context_length` values before it
+  in a way never seen before (after contextOSE's contexts): values are cut into
+  `context_bins` bins over the range of the first `context_learn` values (widened by a quarter
+  on each side); a pattern that has always repeated and now does not is a surprise even when
+  every value is ordinary. 0 over the first `context_learn` values, which only teach it;
+- `forecast`: the champion's published forecast for the candle as the prediction, in units of
+  its interval's half-width (only where one exists; see `forecast_surprise`).
+
+All are trailing computations: the value at t never changes when later values arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from candlecast.core.anomalies.robust import MEAN_AD_TO_SIGMA
+from candlecast.core.errors import ConfigError
+
+FEATURES = ("novelty", "change", "level", "shift", "context")
+"""The cheap causal features, in the order they are reported."""
+
+FORECAST = "forecast"
+
+
+@dataclass(frozen=True)
+class SurpriseSettings:
+    """The predictors' windows and the miss that counts as a surprise. The defaults are the one
+    configuration used on every series (and every file of the NAB benchmark)."""
+
+    z_start: float = 3.0
+    z_span: float = 3.0
+    scale_span: int = 500
+    level_span: int = 10
+    shift_short: int = 10
+    shift_long: int = 200
+    novelty_margin: float = 0.05
+    range_floor: float = 1e-3
+    context_bins: int = 16
+    context_length: int = 3
+    context_learn: int = 300
+
+    def __post_init__(self) -> None:
+        for name in (
+            "scale_span",
+            "level_span",
+            "shift_short",
+            "shift_long",
+            "context_bins",
+            "context_length",
+            "context_learn",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"surprise {name} must be a positive count of candles, got {value!r}"
+                )
+        for name in ("z_start", "z_span", "novelty_margin", "range_floor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"surprise {name} must be a positive number, got {value!r}")
+
+
+def surprise_features(
+    values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()
+) -> dict[str, np.ndarray]:
+    """Each feature's raw surprise per value, in [0, 1]; NaN values score 0 and are skipped
+    by the predictors (the previous value carries on)."""
+    x = pd.Series(np.asarray(values, dtype="float64")).ffill().bfill().to_numpy()
+    n = len(x)
+    if n == 0:
+        return {name: np.zeros(0) for name in FEATURES}
+    low = np.minimum.accumulate(x)
+    high = np.maximum.accumulate(x)
+    seen_low = np.concatenate([[x[0]], low[:-1]])
+    seen_high = np.concatenate([[x[0]], high[:-1]])
+    seen_range = seen_high - seen_low
+    floor = settings.range_floor * seen_range + 1e-12
+
+    margin = settings.novelty_margin * seen_range
+    novelty = ((x > seen_high + margin) | (x < seen_low - margin)).astype("float64")
+
+    previous = np.concatenate([[x[0]], x[:-1]])
+    change = _miss(x - previous, floor, settings)
+
+    level = (
+        pd.Series(x).ewm(span=settings.level_span, adjust=False).mean().shift(1).to_numpy(copy=True)
+    )
+    level[0] = x[0]
+    level_miss = _miss(x - level, floor, settings)
+
+    series = pd.Series(x)
+    recent = series.rolling(settings.shift_short, min_periods=1).mean()
+    before = series.shift(settings.shift_short).rolling(
+        settings.shift_long, min_periods=max(2, settings.shift_long // 10)
+    )
+    spread = np.fmax(np.nan_to_num(before.std().to_numpy()), floor)
+    shift_z = np.abs(recent.to_numpy() - before.mean().to_numpy()) / spread
+    shift = _ramp(shift_z, settings)
+
+    missing = ~np.isfinite(np.asarray(values, dtype="float64"))
+    context = context_novelty(x, settings)
+    features = {
+        "novelty": novelty,
+        "change": change,
+        "level": level_miss,
+        "shift": shift,
+        "context": context,
+    }
+    return {name: np.where(missing, 0.0, np.nan_to_num(v)) for name, v in features.items()}
+
+
+def context_novelty(x: np.ndarray, settings: SurpriseSettings) -> np.ndarray:
+    """1 where (bins of the previous `context_length` values, bin of this one) is new."""
+    n = x.size
+    raw = np.zeros(n)
+    learn = settings.context_learn
+    if n <= learn:
+        return raw
+    first = x[:learn]
+    low, high = float(np.min(first)), float(np.max(first))
+    span = high - low if high > low else abs(high) + 1.0
+    low, high = low - span / 4.0, high + span / 4.0
+    bins = np.clip(((x - low) / (high - low) * settings.context_bins).astype(int), 0, None)
+    bins = np.minimum(bins, settings.context_bins - 1).tolist()
+    k = settings.context_length
+    seen: set[tuple[int, ...]] = set()
+    for t in range(k, n):
+        key = tuple(bins[t - k : t + 1])
+        if key not in seen:
+            seen.add(key)
+            if t >= learn:
+                raw[t] = 1.0
+    return raw
+
+
+def forecast_surprise(
+    values: ArrayLike,
+    predicted: ArrayLike,
+    half_width: ArrayLike,
+    settings: SurpriseSettings = SurpriseSettings(),
+) -> np.ndarray:
+    """Raw surprise of each value against a published forecast of it: the miss in units of the
+    forecast interval's half-width, ramped like the other features; 0 where there is none."""
+    x = np.asarray(values, dtype="float64")
+    miss = np.abs(x - np.asarray(predicted, dtype="float64"))
+    width = np.asarray(half_width, dtype="float64")
+    z = np.where(np.isfinite(width) & (width > 0), miss / np.where(width > 0, width, 1.0), np.nan)
+    # an interval's edge is about two sigma: the ramp starts where the other features' does
+    return np.nan_to_num(_ramp(2.0 * z, settings))
+
+
+def _miss(error: np.ndarray, floor: np.ndarray, settings: SurpriseSettings) -> np.ndarray:
+    """A one-step miss against the stream's usual miss before it, ramped into [0, 1]."""
+    usual = (
+        pd.Series(np.abs(error))
+        .ewm(span=settings.scale_span, adjust=False)
+        .mean()
+        .shift(1)
+        .to_numpy()
+    )
+    scale = np.fmax(np.nan_to_num(usual, nan=np.inf), floor) * MEAN_AD_TO_SIGMA
+    return _ramp(np.abs(error) / scale, settings)
+
+
+def _ramp(z: np.ndarray, settings: SurpriseSettings) -> np.ndarray:
+    return np.clip((np.nan_to_num(z) - settings.z_start) / settings.z_span, 0.0, 1.0)

@@ -1,0 +1,197 @@
+"""The streaming surprise detector: a candle's score comes from candles up to it (remove the
+future, every judged score stays), the likelihood adapts to the stream (a stationary stream
+flags at about the target rate; a level shift and a spike are flagged on their own candle)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from candlecast.core.anomalies.detector import DetectionContext
+from candlecast.core.anomalies.likelihood import (
+    LikelihoodSettings,
+    log_tail,
+    rarity,
+    rarity_of_rate,
+    rate_of_rarity,
+)
+from candlecast.core.anomalies.stream import StreamSettings, quiet_period, stream_scores
+from candlecast.core.anomalies.surprise import SurpriseSettings, surprise_features
+from candlecast.core.decomposition import decompose_candles
+from candlecast.core.errors import ConfigError
+from candlecast.core.pipeline.flagging import flag_series
+from candlecast.plugins.detectors.surprise import SurpriseDetector
+from candlecast.plugins.detectors.volume import VolumeDetector
+from tests.fixtures.series import make_candles
+
+SERIES = "test:BTC/USDT:1h"
+
+
+def _walk(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.003, n)))
+
+
+def _context(candles: pd.DataFrame, since: int | None) -> DetectionContext:
+    return DetectionContext(
+        series=SERIES,
+        timeframe="1h",
+        candles=candles,
+        decomposition=decompose_candles(candles, "1h"),
+        since=None if since is None else candles.index[since],
+    )
+
+
+def test_scores_do_not_change_when_the_future_is_removed():
+    values = _walk(1500, seed=1)
+    values[900] *= 1.05
+    values[1200:] *= 0.95
+    full = stream_scores(values)
+    for cut in (400, 901, 1100, 1350):
+        prefix = stream_scores(values[:cut])
+        for column in ("score", "rarity"):
+            np.testing.assert_array_equal(prefix[column].to_numpy(), full[column].to_numpy()[:cut])
+        assert list(prefix["driver"]) == list(full["driver"][:cut])
+
+
+def test_the_detector_judges_the_same_candles_the_same_way_without_the_future():
+    """Through the flow's own path: flags of the candles judged by a run that ends early are
+    those of a run that sees later candles too, and so is every per-candle score."""
+    candles = make_candles(1400, seed=4)
+    candles.iloc[1000, candles.columns.get_loc("close")] *= 0.9
+    candles.iloc[1150:, candles.columns.get_loc("close")] *= 1.06
+    detectors = {"surprise": SurpriseDetector()}
+
+    def run(frame):
+        return flag_series(
+            SERIES,
+            "1h",
+            frame,
+            decompose_candles(frame, "1h"),
+            detectors,
+            since=frame.index[700],
+            forecasts=None,
+            open_events=[],
+            target_fpr=0.002,
+            merge=True,
+        )
+
+    full = run(candles)
+    for cut in (1004, 1160, 1300):
+        early = run(candles.iloc[:cut])
+        np.testing.assert_array_equal(early.rarity.to_numpy(), full.rarity.to_numpy()[:cut])
+        judged_until = candles.index[cut - 1 - SurpriseDetector().settle]
+        assert [(f.timestamp, f.kind, f.score) for f in early.flags] == [
+            (f.timestamp, f.kind, f.score) for f in full.flags if f.timestamp <= judged_until
+        ]
+
+
+def test_a_stationary_stream_flags_at_about_the_target_rate():
+    fpr = 0.002
+    events = candles_judged = 0
+    for seed in range(3):
+        candles = make_candles(4000, seed=10 + seed, random_walk=True)
+        ctx = _context(candles, since=2000)
+        flags = SurpriseDetector().detect(ctx)
+        times = sorted({f.timestamp for f in flags})
+        positions = candles.index.get_indexer(times)
+        events += int(np.sum(np.diff(positions, prepend=-10) > 2))  # runs of flags
+        candles_judged += 2000
+    assert events / candles_judged <= 2 * fpr
+
+
+def test_a_level_shift_and_a_spike_are_flagged_on_the_candle_they_occur():
+    values = _walk(2000, seed=3)
+    values[1500] *= 1.06  # spike: one candle, back the next
+    values[1800:] *= 1.06  # level shift: stays
+    frame = stream_scores(values)
+    threshold = rarity_of_rate(0.001)
+    for position in (1500, 1800):
+        assert frame["score"].iloc[position] >= threshold
+        assert frame["score"].iloc[position - 1] < threshold
+
+
+def test_the_likelihood_adapts_to_how_surprising_the_stream_usually_is():
+    """The same raw surprise is rare in a calm stream and ordinary in a noisy one."""
+    settings = LikelihoodSettings(short=10, long=500, learn=100)
+    rng = np.random.default_rng(0)
+    calm = np.zeros(1000)
+    noisy = (rng.random(1000) < 0.2).astype(float)
+    calm[900] = noisy[900] = 1.0
+    assert rarity(log_tail(calm, settings))[900] > 0.4
+    assert rarity(log_tail(noisy, settings))[900] < 0.2
+    assert np.all(rarity(log_tail(calm, settings))[:100] < 0.05)  # learning: nothing judged
+
+
+def test_rarity_reads_as_a_rate_and_quiet_periods_hold_one_alarm():
+    assert rarity_of_rate(0.001) == pytest.approx(0.3)
+    assert rate_of_rarity(0.5) == pytest.approx(1e-5)
+    quiet = quiet_period(np.array([0.0, 0.6, 0.7, 0.2, 0.9, 0.1]), 2, 0.5)
+    np.testing.assert_allclose(quiet, [0.0, 0.6, 0.495, 0.2, 0.9, 0.1])
+
+
+def test_surprise_features_are_in_range_and_settings_are_checked():
+    features = surprise_features(_walk(600))
+    assert set(features) == {"novelty", "change", "level", "shift", "context"}
+    for values in features.values():
+        assert values.shape == (600,) and values.min() >= 0.0 and values.max() <= 1.0
+    with pytest.raises(ConfigError, match="scale_span must be a positive count"):
+        SurpriseSettings(scale_span=0)
+    with pytest.raises(ConfigError, match=r"short window .* must be shorter"):
+        LikelihoodSettings(short=50, long=20)
+    with pytest.raises(ConfigError, match="quiet must be a count"):
+        StreamSettings(quiet=-1)
+
+
+def test_a_champion_forecast_miss_is_a_surprise_of_its_own():
+    candles = make_candles(1200, seed=6)
+    index = candles.index
+    close = candles["close"].to_numpy()
+    # the champion forecast the daily cycle well; at 1000 it was far off (the close was not)
+    forecasts = pd.DataFrame(
+        {
+            "target_time": index[900:1100],
+            "value": close[900:1100],
+            "lower_95": close[900:1100] * 0.999,
+            "upper_95": close[900:1100] * 1.001,
+            "issued_at": index[899:1099],
+        }
+    )
+    forecasts.loc[100, "value"] = close[1000] * 1.05
+    forecasts.loc[100, "lower_95"] = close[1000] * 1.049
+    forecasts.loc[100, "upper_95"] = close[1000] * 1.051
+    ctx = DetectionContext(
+        series=SERIES,
+        timeframe="1h",
+        candles=candles,
+        decomposition=decompose_candles(candles, "1h"),
+        since=index[950],
+        forecasts=forecasts,
+    )
+    scores = SurpriseDetector().scores(ctx)
+    assert scores["driver"].iloc[1000] == "forecast"
+    assert scores["raw_forecast"].iloc[1000] == 1.0
+
+
+def test_volume_and_surprise_flags_of_one_candle_merge_in_the_flow_path():
+    candles = make_candles(1500, seed=8)
+    candles.iloc[1300, candles.columns.get_loc("close")] *= 0.85
+    candles.iloc[1300, candles.columns.get_loc("volume")] *= 40
+    detection = flag_series(
+        SERIES,
+        "1h",
+        candles,
+        decompose_candles(candles, "1h"),
+        {"surprise": SurpriseDetector(), "volume": VolumeDetector()},
+        since=candles.index[1200],
+        forecasts=None,
+        open_events=[],
+        target_fpr=0.002,
+        merge=True,
+    )
+    (flag,) = [f for f in detection.flags if f.timestamp == candles.index[1300]]
+    assert set(flag.detector.split("+")) == {"surprise", "volume"}
+    assert flag.kind in ("bad_tick", "volume_spike")
+    assert "volume (volume_spike" in flag.reason and "surprise (bad_tick" in flag.reason
+    assert flag.threshold == pytest.approx(rarity_of_rate(0.002))
