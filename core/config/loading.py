@@ -48,12 +48,14 @@ class Config(Section):
 
     def cluster_storage_problem(self) -> str | None:
         """Why this configuration cannot run on a Dask cluster of other machines
-        (`orchestration.dask_address`), or None. Tasks on the workers write the database: an
+        (`orchestration.dask_address` not on a loopback address), or None. Tasks on the workers write the database: an
         SQLite file lives on one machine's disk, and a file on a disk that several machines
         share (NFS) breaks SQLite's locking. A Prefect Secret reference is checked once the
         flow has resolved it."""
         orchestration = self.orchestration
         if orchestration.task_runner != "dask" or not orchestration.dask_address:
+            return None
+        if _on_this_machine(orchestration.dask_address):  # e.g. `candlecast serve`'s workers
             return None
         url = self.storage.database_url
         if url is not None and (url.startswith(SECRET_PREFIX) or not url.startswith("sqlite")):
@@ -73,6 +75,20 @@ class Config(Section):
         if self.source.name == "csv" and self.source.path is None:
             raise ValueError("source.name is 'csv' but source.path is not set: name the CSV file")
         return self
+
+
+def _on_this_machine(address: str) -> bool:
+    """Whether a Dask scheduler address is a loopback one (its workers are on this machine)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(address).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _describe(loc: tuple[Any, ...]) -> str:

@@ -164,6 +164,10 @@ def test_sqlite_with_a_cluster_on_other_machines_is_refused_and_says_why(tmp_pat
             config = build_config({"orchestration": cluster, "storage": storage})
             assert build_task_runner(config).address == "tcp://10.1.2.3:8786"
         assert build_task_runner(local_cluster).address is None  # one machine: SQLite is fine
+        # a scheduler on a loopback address (candlecast serve's warm workers): one machine too
+        for here in ("tcp://127.0.0.1:41234", "tcp://localhost:8786", "tcp://[::1]:8786"):
+            served = build_config({"orchestration": {"task_runner": "dask", "dask_address": here}})
+            assert served.cluster_storage_problem() is None
 
 
 # -- flows ----------------------------------------------------------------------------------
