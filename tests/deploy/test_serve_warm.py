@@ -16,6 +16,7 @@ def test_served_config_sends_the_tasks_to_the_warm_cluster():
     assert served.orchestration.task_runner == "dask"
     assert served.orchestration.dask_address == "tcp://127.0.0.1:8786"
     assert config.orchestration.task_runner == "threads"  # the given one is left as it was
+    assert served.cluster_storage_problem() is None  # the default SQLite store serves as before
 
 
 def test_a_configured_cluster_or_no_warm_keeps_the_configuration():
