@@ -240,7 +240,12 @@ class TrainingConfig(Section):
         None, ge=10, description="train on at most the newest N windows (budget)"
     )
     seed: int = 42
-    retrain: Literal["always", "every", "on_drift"] = "always"
+    retrain: Literal["always", "every", "on_drift"] = Field(
+        "every",
+        description="when a run in mode auto trains: always; every (a model older than "
+        "retrain_every_hours); on_drift. The default keeps the hourly run forecast-only between "
+        "the daily retraining runs (mode train)",
+    )
     retrain_every_hours: float = Field(24, gt=0, description="policy 'every': model age limit")
     drift_factor: float = Field(1.5, gt=1.0, description="policy 'on_drift': error ratio")
     warm_start_epochs: int = Field(0, ge=0, description=">0: continue the previous model")

@@ -534,3 +534,91 @@ def test_a_scheduled_run_asks_the_exchange_once_per_series(sandbox_exchange, tmp
     path.write_text(json.dumps({"BTC/USDT": markets["BTC/USDT"]}))  # cached before ETH listed
     sandbox_exchange.release(1)
     assert run("ETH/USDT") == {"exchangeInfo": 1, "klines": 1}
+
+
+def _wait_final(flow_run_id, seconds: float = SERVE_TIMEOUT):
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + seconds
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            flow_run = client.read_flow_run(flow_run_id)
+            if flow_run.state is not None and flow_run.state.is_final():
+                return flow_run
+            time.sleep(1.0)
+    raise AssertionError(f"flow run {flow_run_id} did not end within {seconds} s")
+
+
+@pytest.mark.slow
+def test_served_runs_keep_their_models_warm_in_the_served_workers(
+    prefect_api, tmp_path, candles_csv
+):
+    """`candlecast serve` (not --once): the served runs send their tasks to long-lived Dask
+    workers beside it, so a forecast run after another finds the models already loaded there."""
+    from distributed import Client
+    from prefect.deployments import run_deployment
+
+    data = _sections(tmp_path, candles_csv, orchestration={"dask_workers": 1})
+    data["model"]["cells"] = [{"name": "gru", "units": 4}]
+    config_file = _write_toml(tmp_path / "candlecast.toml", data)
+    forecast_plan, retrain_plan = plan_deployments(build_config(data))
+    env = os.environ | {
+        "PREFECT_API_URL": prefect_api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "CANDLECAST_MARKETS_CACHE": "off",
+    }
+    command = [sys.executable, "-m", "candlecast.cli.main", "serve", "--config", str(config_file)]
+    serving = subprocess.Popen(
+        command,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        import time
+
+        from prefect.client.orchestration import get_client
+
+        deadline = time.monotonic() + 120
+        with get_client(sync_client=True) as client:  # serve registers the deployments itself
+            while True:
+                try:
+                    client.read_deployment_by_name(retrain_plan.full_name)
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline, "serve registered no deployment"
+                    assert serving.poll() is None, serving.communicate()[0][-4000:]
+                    time.sleep(1.0)
+        trained = _wait_final(run_deployment(retrain_plan.full_name, timeout=0).id)
+        assert trained.state.is_completed(), trained.state
+        address = trained.parameters["config"]["orchestration"]["dask_address"]
+        assert address.startswith("tcp://127.0.0.1:")  # the served workers, not a run's own
+
+        def hits() -> int:
+            with Client(address, timeout=30) as client:
+                (stats,) = client.run(
+                    lambda: (
+                        __import__(
+                            "candlecast.core.models.cache"
+                        ).core.models.cache.MODELS.stats.hits
+                    )
+                ).values()
+            return stats
+
+        before = hits()
+        first = _wait_final(run_deployment(forecast_plan.full_name, timeout=0).id)
+        second = _wait_final(run_deployment(forecast_plan.full_name, timeout=0).id)
+        assert first.state.is_completed() and second.state.is_completed(), (first, second)
+        assert hits() > before  # the second forecast run used the models the first had loaded
+    finally:
+        os.killpg(serving.pid, signal.SIGINT)
+        try:
+            serving.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serving.pid, signal.SIGKILL)
+            serving.communicate()
