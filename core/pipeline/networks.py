@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from candlecast.core.config import CellConfig, Config
-from candlecast.core.errors import ModelError
+from candlecast.core.errors import ModelError, StorageError
 from candlecast.core.evaluation.folds import FoldSpec
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.models.bundle import fetched_bundle
@@ -127,11 +127,20 @@ def _registered(
 ) -> T:
     """`load(path)` of a registered file whose checksum is the registered one: a local file is
     checked at every use, a remote one when it is fetched; with `cache`, through the process's
-    model cache."""
+    model cache, where a remote object is known by its version (size, ETag): one that changed
+    since it was cached is fetched and checked again."""
+    key = record.path
     if location.is_local:
         if not location.path.exists():
             raise ModelError(f"model file {record.path!r} is missing")
         _check_registered(location.path, record)
+    elif cache:
+        try:
+            key = f"{record.path}#{location.version()}"
+        except FileNotFoundError:
+            raise ModelError(f"model file {record.path!r} is missing") from None
+        except StorageError as exc:
+            raise ModelError(f"model file {record.path!r} is unreadable: {exc}") from None
 
     def fetch_and_load() -> T:
         with fetched_bundle(location) as path:
@@ -141,7 +150,7 @@ def _registered(
 
     if not cache:
         return fetch_and_load()
-    return MODELS.get(record.path, record.file_sha256, fetch_and_load)
+    return MODELS.get(key, record.file_sha256, fetch_and_load)
 
 
 def _check_registered(path: Path, record: ModelRecord) -> None:

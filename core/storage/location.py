@@ -165,6 +165,24 @@ class Location:
             return sha256_file(self.path)
         return hashlib.sha256(self.read_bytes()).hexdigest()
 
+    def version(self) -> str:
+        """A token that changes whenever the content may have: size and modification time (an
+        object store's ETag where it gives one). One metadata request, no download."""
+        if self.is_local:
+            stat = self.path.stat()
+            return f"{stat.st_size}-{stat.st_mtime_ns}"
+        fs, path = self._fs()
+        try:
+            fs.invalidate_cache(path)  # another machine may have written it since
+            info = fs.info(path)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise self._fail("reach", exc) from exc
+        keys = ("ETag", "etag", "LastModified", "mtime", "last_modified")
+        tag = next((str(info[k]) for k in keys if info.get(k)), "")
+        return f"{info.get('size')}-{tag}"
+
     def size(self) -> int:
         if self.is_local:
             return self.path.stat().st_size

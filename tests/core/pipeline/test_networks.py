@@ -111,7 +111,7 @@ def test_config_change_retrains(tmp_path, builtin_cells, fits):
 
 
 def test_warm_start_continues_the_previous_model(tmp_path, builtin_cells, fits):
-    config, store = _setup(tmp_path, warm_start_epochs=1)
+    config, store = _setup(tmp_path, retrain="always", warm_start_epochs=1)
     _run(store, builtin_cells, config, make_candles(300))
     _, outcome = _run(store, builtin_cells, config, make_candles(320), NOW + pd.Timedelta(hours=20))
     assert outcome.trained and "warm start" in outcome.note
