@@ -584,16 +584,27 @@ def test_served_runs_keep_their_models_warm_in_the_served_workers(
 
         from prefect.client.orchestration import get_client
 
-        deadline = time.monotonic() + 120
-        with get_client(sync_client=True) as client:  # serve registers the deployments itself
-            while True:
+        def registered_by_this_serve(client) -> bool:
+            """An earlier test registered deployments of the same names: wait for this serve's
+            (its configuration: this test's data home, the warm workers' address)."""
+            for plan in (retrain_plan, forecast_plan):
                 try:
-                    client.read_deployment_by_name(retrain_plan.full_name)
-                    break
+                    deployment = client.read_deployment_by_name(plan.full_name)
                 except Exception:
-                    assert time.monotonic() < deadline, "serve registered no deployment"
-                    assert serving.poll() is None, serving.communicate()[0][-4000:]
-                    time.sleep(1.0)
+                    return False
+                config = deployment.parameters.get("config", {})
+                if config.get("storage", {}).get("data_home") != str(tmp_path / "home"):
+                    return False
+                if not config.get("orchestration", {}).get("dask_address"):
+                    return False
+            return True
+
+        deadline = time.monotonic() + 300
+        with get_client(sync_client=True) as client:  # serve registers the deployments itself
+            while not registered_by_this_serve(client):
+                assert time.monotonic() < deadline, "serve registered no deployment"
+                assert serving.poll() is None, serving.communicate()[0][-4000:]
+                time.sleep(1.0)
         trained = _wait_final(run_deployment(retrain_plan.full_name, timeout=0).id)
         assert trained.state.is_completed(), trained.state
         address = trained.parameters["config"]["orchestration"]["dask_address"]
