@@ -31,10 +31,37 @@ from candlecast.core.models.network import NetworkForecaster, check_format
 
 
 class _Template:
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, layers: tuple[str, ...]) -> None:
         self.model = model
+        self.layers = layers  # the saved file's layer classes (see `_layer_classes`)
         self.lock = threading.RLock()
         self.shapes = [tuple(w.shape) for w in model.weights]
+
+
+def _layer_classes(path: Path) -> tuple[str, ...] | None:
+    """The layer classes a saved `.keras` file declares (module and class of every layer, in
+    order), or None where its config cannot be read. A file whose classes differ from its
+    template's (a Lambda layer, say) is not given only weights: it is loaded on its own, in
+    Keras' safe mode, which refuses what it must."""
+    import zipfile
+
+    def walk(node: Any) -> list[str]:
+        found: list[str] = []
+        if isinstance(node, dict):
+            if "class_name" in node and "config" in node:
+                found.append(f"{node.get('module')}.{node['class_name']}")
+            for value in node.values():
+                found += walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                found += walk(value)
+        return found
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return tuple(walk(json.loads(archive.read("config.json"))))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 _TEMPLATES: dict[str, _Template] = {}
@@ -85,11 +112,14 @@ def load_shared(path: Path, cells: Mapping[str, Cell] | None = None) -> NetworkF
     if meta.get("global"):
         raise ModelError(f"model {str(path)!r} is a global model, not a single-series one")
     key = architecture_key(meta)
+    layers = _layer_classes(path)
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get(key)
+    if template is not None and (layers is None or layers != template.layers):
+        return NetworkForecaster.load(path, cells)  # not what its metadata says: on its own
     if template is None:
         keras_model, meta = load_bundle(path)
-        template = _Template(keras_model)
+        template = _Template(keras_model, layers or ())
         with _TEMPLATES_LOCK:
             template = _TEMPLATES.setdefault(key, template)
         if template.model is keras_model:  # this file is the template: its weights as they are
