@@ -94,19 +94,26 @@ def fetched_bundle(location: Path | Location) -> Iterator[Path]:
         yield local
 
 
-def load_bundle(path: Path) -> tuple[Any, dict[str, Any]]:
-    """Load a bundle in Keras' safe mode; any failure is a ModelError that says why."""
-    import keras
-
+def read_bundle_meta(path: Path) -> dict[str, Any]:
+    """The `.json` beside a bundle's `.keras` file; a missing or unreadable one is a
+    ModelError that names it."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
     if not path.exists() or not meta_path.exists():
         missing = path if not path.exists() else meta_path
         raise ModelError(f"model file {str(missing)!r} is missing")
     try:
-        preprocessing = json.loads(meta_path.read_text(encoding="utf-8"))
+        return json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"model metadata {str(meta_path)!r} is unreadable: {exc}") from None
+
+
+def load_bundle(path: Path) -> tuple[Any, dict[str, Any]]:
+    """Load a bundle in Keras' safe mode; any failure is a ModelError that says why."""
+    import keras
+
+    path = Path(path)
+    preprocessing = read_bundle_meta(path)
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:

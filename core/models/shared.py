@@ -25,7 +25,7 @@ from typing import Any, cast
 import numpy as np
 
 from candlecast.core.errors import ModelError
-from candlecast.core.models.bundle import load_bundle
+from candlecast.core.models.bundle import load_bundle, read_bundle_meta
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.network import NetworkForecaster, check_format
 
@@ -100,14 +100,7 @@ def load_shared(path: Path, cells: Mapping[str, Cell] | None = None) -> NetworkF
     (see the module docstring). Safe mode: the template is loaded like any model; the others'
     files give only weights."""
     path = Path(path)
-    meta_path = path.with_suffix(".json")
-    if not path.exists() or not meta_path.exists():
-        missing = path if not path.exists() else meta_path
-        raise ModelError(f"model file {str(missing)!r} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"model metadata {str(meta_path)!r} is unreadable: {exc}") from None
+    meta = read_bundle_meta(path)
     check_format(meta, path)
     if meta.get("global"):
         raise ModelError(f"model {str(path)!r} is a global model, not a single-series one")
