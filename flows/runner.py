@@ -5,7 +5,6 @@ scheduled runs (`config.orchestration`, `config.schedule`)."""
 from __future__ import annotations
 
 import logging
-import threading
 from typing import NoReturn
 
 import pandas as pd
@@ -61,19 +60,6 @@ def build_task_runner(config: Config) -> TaskRunner:
             "dashboard_address": ":0",  # any free port: several clusters on one machine
         }
     )
-
-
-# TensorFlow's and Keras' seeds are process-wide (Python, NumPy and TensorFlow's global seed):
-# two trainings at once in one process draw from the same generators, and the run is no longer
-# reproducible. So trainings in one process take turns; trainings in parallel are Dask's job
-# (one per worker process). Other tasks (fetching, baselines, decomposition) are not held back.
-_TRAINING_TURN = threading.Lock()
-
-
-def training_turn() -> threading.Lock:
-    """This process's training turn. (Tasks reach it through this function: a task's function
-    travels to Dask workers by value, and a lock cannot be pickled.)"""
-    return _TRAINING_TURN
 
 
 def size_tensorflow(config: Config) -> int:

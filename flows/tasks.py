@@ -11,8 +11,9 @@ whose data and configuration hashes fit (core/pipeline/networks.py).
 
 Training tasks get `orchestration.train_timeout_s` as their Prefect timeout (set by the flow; it
 counts from the task's start, a wait for the process's training turn included); trainings in one
-process take turns (`runner.training_turn()`), and `runner.size_tensorflow` sizes TensorFlow's
-pools in whichever process trains (the flow's, or a Dask worker's) before its first training.
+process take turns (`core.models.training.training_turn`: a reused model's load, forecasts and
+backtest do not wait), and `runner.size_tensorflow` sizes TensorFlow's pools in whichever
+process trains (the flow's, or a Dask worker's) before its first training.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from candlecast.core.decomposition import Decomposition
 from candlecast.core.errors import ConfigError, DataError, ModelError, PluginError, StorageError
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
+from candlecast.core.market.timeframes import timeframe_offset
 from candlecast.core.pipeline.candidates import (
     Candidate,
     baseline_candidates,
@@ -38,7 +40,7 @@ from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.results import ModelOutcome, RunResults
 from candlecast.flows import progress
-from candlecast.flows.runner import size_tensorflow, training_turn
+from candlecast.flows.runner import size_tensorflow
 from candlecast.flows.runtime import open_store, resolve_plugins
 from candlecast.plugins.manager import get_host
 from candlecast.plugins.publishers.base import PublishReport
@@ -98,13 +100,14 @@ def track_published(
     config: Config, plan: SeriesPlan, prepared: PreparedSeries
 ) -> dict[str, pd.DataFrame | None]:
     """How the forecasts earlier runs published for each target did, by level."""
-    from candlecast.core.pipeline.realised import published_coverage
+    from candlecast.core.pipeline.realised import WINDOW, published_coverage
 
     store = open_store(config.storage.resolved_database_url)
     series = str(prepared.key)
+    since = prepared.frame.index[-1] - WINDOW if len(prepared.frame) else None
     return {
         target: published_coverage(
-            store.runs.forecasts_for(series, target=target), prepared.frame, target
+            store.runs.forecasts_for(series, since=since, target=target), prepared.frame, target
         )
         for target in plan.targets
     }
@@ -125,19 +128,18 @@ def train_network(
     size_tensorflow(config)
     store = open_store(config.storage.resolved_database_url)
     stage = f"{target}/{cell.id}"
-    with training_turn():
-        progress.emit(str(prepared.key), stage, "training / backtesting")
-        candidate, outcome = network_candidate(
-            prepared,
-            target,
-            cell,
-            get_host().get("cells"),
-            config,
-            store.registry,
-            plan.folds,
-            now,
-            mode,
-        )
+    progress.emit(str(prepared.key), stage, "training / backtesting")
+    candidate, outcome = network_candidate(
+        prepared,
+        target,
+        cell,
+        get_host().get("cells"),
+        config,
+        store.registry,
+        plan.folds,
+        now,
+        mode,
+    )
     progress.emit(str(prepared.key), stage, outcome.note or "done")
     return candidate, outcome
 
@@ -156,21 +158,18 @@ def train_global(
     global/both)."""
     size_tensorflow(config)
     store = open_store(config.storage.resolved_database_url)
-    with training_turn():
-        progress.emit(
-            "universe", f"{target}/{cell.id}@global", f"training on {len(prepared)} series"
-        )
-        return global_candidates(
-            {str(key): item for key, item in prepared.items()},
-            target,
-            cell,
-            get_host().get("cells"),
-            config,
-            store.registry,
-            plan.folds,
-            now,
-            mode,
-        )
+    progress.emit("universe", f"{target}/{cell.id}@global", f"training on {len(prepared)} series")
+    return global_candidates(
+        {str(key): item for key, item in prepared.items()},
+        target,
+        cell,
+        get_host().get("cells"),
+        config,
+        store.registry,
+        plan.folds,
+        now,
+        mode,
+    )
 
 
 @task(name="baselines", cache_policy=NO_CACHE)
@@ -199,14 +198,16 @@ def detect_anomalies(
     store = open_store(config.storage.resolved_database_url)
     detectors = resolve_plugins(config).detectors
     series = str(prepared.key)
+    window = plan.anomaly_window(prepared.frame)
+    first = window.index[0] - timeframe_offset(prepared.key.timeframe) if len(window) else None
     detection = flag_series(
         series,
         prepared.key.timeframe,
-        plan.anomaly_window(prepared.frame),
+        window,
         decomposition,
         detectors,
         since=flag_since(store.runs.last_origin(series), detectors, prepared.key.timeframe),
-        forecasts=store.runs.forecasts_for(series),
+        forecasts=store.runs.forecasts_for(series, since=first),
         open_events=store.anomalies.open_events(series),
         target_fpr=config.anomalies.target_fpr,
         merge=config.anomalies.merge,

@@ -66,11 +66,12 @@ def min_residuals(level: float) -> int:
     return max(1, math.ceil(2.0 / alpha - 1.0 - _EPS))
 
 
-def _ranks(n: int, level: float) -> tuple[int, int]:
-    """1-based order statistics of the lower and upper offsets among `n` residuals."""
-    alpha = 1.0 - level
-    low = math.floor((n + 1) * alpha / 2 + _EPS)
-    high = math.ceil((n + 1) * (1 - alpha / 2) - _EPS)
+def _ranks(count: np.ndarray, levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """1-based order statistics of the lower and upper offsets, `[levels, horizon]`, among
+    `count[step]` residuals per horizon step."""
+    alpha = 1.0 - np.asarray(levels, dtype="float64")[:, None]
+    low = np.floor((count + 1) * alpha / 2 + _EPS).astype(int)
+    high = np.ceil((count + 1) * (1 - alpha / 2) - _EPS).astype(int)
     return low, high
 
 
@@ -158,23 +159,20 @@ def calibrate_scores(
     residuals = np.asarray(scores, dtype="float64")
     if residuals.ndim != 2:
         raise DataError(f"residuals must be shaped [n_origins, horizon], got {residuals.shape}")
-    horizon = residuals.shape[1]
-    lower = np.empty((len(checked), horizon))
-    upper = np.empty((len(checked), horizon))
     count = np.isfinite(residuals).sum(axis=0)
-    for step in range(horizon):
-        ordered = np.sort(residuals[np.isfinite(residuals[:, step]), step])
-        n = len(ordered)
-        for i, level in enumerate(checked):
-            if n < min_residuals(level):
-                raise DataError(
-                    f"{level:.0%} intervals need at least {min_residuals(level)} backtest "
-                    f"residuals per horizon step; step {step + 1} has {n}. Backtest more "
-                    f"origins (more folds or origins per fold, or a smaller step)"
-                )
-            low, high = _ranks(n, level)
-            lower[i, step] = ordered[low - 1]
-            upper[i, step] = ordered[high - 1]
+    needed = np.array([min_residuals(level) for level in checked])
+    short = count[:, None] < needed[None, :]  # [horizon, levels]
+    if short.any():
+        step, i = np.argwhere(short)[0]
+        raise DataError(
+            f"{checked[i]:.0%} intervals need at least {needed[i]} backtest residuals per "
+            f"horizon step; step {step + 1} has {count[step]}. Backtest more origins (more "
+            f"folds or origins per fold, or a smaller step)"
+        )
+    ordered = np.sort(residuals, axis=0)  # per step, the counted residuals first (NaN last)
+    low, high = _ranks(count, checked)
+    lower = np.take_along_axis(ordered, low - 1, axis=0)
+    upper = np.take_along_axis(ordered, high - 1, axis=0)
     return IntervalCalibration(checked, mode, lower, upper, count, normalised)
 
 

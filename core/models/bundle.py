@@ -112,10 +112,13 @@ def load_bundle(path: Path) -> tuple[Any, dict[str, Any]]:
     """Load a bundle in Keras' safe mode; any failure is a ModelError that says why."""
     import keras
 
+    from candlecast.core.models.training import construction_turn
+
     path = Path(path)
     preprocessing = read_bundle_meta(path)
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        with construction_turn():
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(

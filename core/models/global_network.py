@@ -21,7 +21,12 @@ from candlecast.core.errors import ModelError
 from candlecast.core.models.bundle import load_bundle, save_bundle
 from candlecast.core.models.cell import Cell
 from candlecast.core.models.network import FORMAT_VERSION, NetworkForecaster, check_format
-from candlecast.core.models.training import TrainingReport, TrainingSet, seed_everything
+from candlecast.core.models.training import (
+    TrainingReport,
+    TrainingSet,
+    seed_everything,
+    training_turn,
+)
 from candlecast.core.storage.location import Location
 
 
@@ -67,12 +72,13 @@ class GlobalNetwork:
         missing = [s for s in self.series if s not in parts]
         if missing:
             raise ModelError(f"global model: no training data for {', '.join(missing)}")
-        seed_everything(self.training.seed)
-        sets = [self.members[s].training_set(*parts[s], fit_scalers=True) for s in self.series]
-        data = TrainingSet.concatenate(sets)
-        lead = self.members[self.series[0]]
-        lead.build(data.inputs["history"].shape[2])
-        self.report = lead.train(data)
+        with training_turn():
+            seed_everything(self.training.seed)
+            sets = [self.members[s].training_set(*parts[s], fit_scalers=True) for s in self.series]
+            data = TrainingSet.concatenate(sets)
+            lead = self.members[self.series[0]]
+            lead.build(data.inputs["history"].shape[2])
+            self.report = lead.train(data)
         for member in self.members.values():
             member.keras_model = lead.keras_model
             member.report = self.report

@@ -39,6 +39,7 @@ from candlecast.core.models.training import (
     fit,
     seed_everything,
     split_validation,
+    training_turn,
 )
 from candlecast.core.models.windows import future_values, input_windows, training_origins
 from candlecast.core.storage.location import Location
@@ -254,11 +255,12 @@ class NetworkForecaster:
         """Train on all of `frame`/`y`. `warm=True` continues the current weights and scalers."""
         if warm and self.keras_model is None:
             raise ModelError(f"{self.name}: warm start needs a trained or loaded model")
-        seed_everything(self.training.seed)
-        data = self.training_set(frame, y, fit_scalers=not warm)
-        if not warm:
-            self.build(data.inputs["history"].shape[2])
-        return self.train(data, warm=warm)
+        with training_turn():
+            seed_everything(self.training.seed)
+            data = self.training_set(frame, y, fit_scalers=not warm)
+            if not warm:
+                self.build(data.inputs["history"].shape[2])
+            return self.train(data, warm=warm)
 
     def predict_at(self, frame: pd.DataFrame, y: pd.Series, origins: Sequence[int]) -> np.ndarray:
         """`[len(origins), horizon]` forecasts in target units."""

@@ -40,7 +40,29 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+_TRAINING_TURN = threading.RLock()
 _construction_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def training_turn() -> Iterator[None]:
+    """Hold for a whole training (seeds, build, fit): trainings in one process take turns.
+
+    TensorFlow's, Keras' and NumPy's seeds are process-wide, so two trainings at once would
+    draw from the same generators and the run would no longer be reproducible; trainings in
+    parallel are Dask's job (one per worker process). Nothing else waits for it: loading a
+    model, forecasting and backtesting with a trained one draw no random numbers (a load
+    builds its layers under `construction_turn`)."""
+    with _TRAINING_TURN:
+        yield
+
+
+@contextlib.contextmanager
+def construction_turn() -> Iterator[None]:
+    """Hold while Keras builds layers outside `deterministic_construction` (loading a file):
+    their unseeded draws must not land inside another thread's deterministic build."""
+    with _construction_lock:
+        yield
 
 
 @contextlib.contextmanager

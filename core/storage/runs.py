@@ -341,7 +341,9 @@ class RunStore:
         self, series: str, since: pd.Timestamp | None = None, target: str = "close"
     ) -> pd.DataFrame:
         """Published (champion) forecasts of one target of a series with their intervals, wide
-        format: target_time, issued_at, step, value, lower_<pct>, upper_<pct>."""
+        format: target_time, issued_at, step, value, lower_<pct>, upper_<pct>. With `since`,
+        only those for target times after it (a long-running store holds every hour's
+        forecasts: read the part a caller looks at)."""
         query = sa.select(forecasts).where(
             forecasts.c.series == series,
             forecasts.c.target == target,
@@ -349,14 +351,16 @@ class RunStore:
         )
         if since is not None:
             query = query.where(forecasts.c.target_time > _ts(since))
-        iv = sa.select(forecast_intervals).where(
-            forecast_intervals.c.series == series, forecast_intervals.c.target == target
-        )
         with self.engine.connect() as conn:
             points = pd.DataFrame(conn.execute(query).mappings().all())
+            if points.empty:
+                return points
+            iv = sa.select(forecast_intervals).where(
+                forecast_intervals.c.series == series,
+                forecast_intervals.c.target == target,
+                forecast_intervals.c.issued_at >= _ts(as_utc(points["issued_at"].min())),
+            )
             bounds = pd.DataFrame(conn.execute(iv).mappings().all())
-        if points.empty:
-            return points
         for col in ("issued_at", "target_time"):
             points[col] = pd.to_datetime(points[col], utc=True)
         if not bounds.empty:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from candlecast.core.errors import StorageError
 
-CHUNK = 500
+CHUNK = 5000
 
 
 def upsert_rows(
@@ -38,16 +38,21 @@ def upsert_rows(
             f"database dialect {dialect!r} is not supported; use sqlite or postgresql"
         )
     columns = list(rows[0])
-    # SQLite allows 32766 bound variables per statement; keep well under it.
-    chunk = max(1, min(CHUNK, 30000 // max(1, len(columns))))
-    for start in range(0, len(rows), chunk):
-        statement = insert(table).values(list(rows[start : start + chunk]))
-        changing = [c for c in columns if c not in keys]
-        if update and changing:
-            statement = statement.on_conflict_do_update(
-                index_elements=keys, set_={c: statement.excluded[c] for c in changing}
-            )
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=keys)
-        conn.execute(statement)
+    different = next((row for row in rows if row.keys() != rows[0].keys()), None)
+    if different is not None:
+        raise StorageError(
+            f"rows for {table.name} must all have the same columns: {columns} and {list(different)}"
+        )
+    statement = insert(table)
+    changing = [c for c in columns if c not in keys]
+    if update and changing:
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={c: statement.excluded[c] for c in changing}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    # one statement, compiled once, with the rows as its parameter sets (executemany), in
+    # chunks so that a large write does not hold every row's parameters at once
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(statement, list(rows[start : start + CHUNK]))
     return len(rows)

@@ -25,13 +25,18 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from candlecast.core.errors import DataError
+from candlecast.core.errors import DataError, StorageError
 from candlecast.core.market.candles import OHLCV_COLUMNS
 from candlecast.core.market.validation import REASONS, validate_candles
 from candlecast.core.models.targets import TRANSFORMS, get_transform
 from candlecast.core.models.windows import future_values, input_windows, training_origins
 from candlecast.core.storage import upsert as upsert_module
-from candlecast.core.storage.runs import FORECAST_KEY, forecasts
+from candlecast.core.storage.runs import (
+    FORECAST_KEY,
+    INTERVAL_KEY,
+    forecast_intervals,
+    forecasts,
+)
 from candlecast.core.storage.store import Store
 from candlecast.core.storage.upsert import upsert_rows
 
@@ -335,3 +340,46 @@ def test_upserts_leave_one_row_per_natural_key_last_or_first_write_wins(
         count = conn.execute(sa.select(sa.func.count()).select_from(forecasts)).scalar_one()
     assert count == len(expected) == len(got)
     assert got == expected
+
+
+def test_an_upsert_of_rows_with_different_columns_names_both_and_writes_nothing(forecast_store):
+    rows = [_row(0, 1, 0), _row(0, 2, 0)]
+    del rows[1]["model_version"]
+    with (
+        pytest.raises(StorageError, match="must all have the same columns"),
+        forecast_store.engine.begin() as conn,
+    ):
+        upsert_rows(conn, forecasts, rows, FORECAST_KEY)
+    with forecast_store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(forecasts)).scalar_one() == 0
+
+
+def test_published_forecasts_since_a_time_keep_their_intervals(forecast_store):
+    """A reader of the recent published forecasts (realised coverage, the anomaly step) gets
+    only target times after `since`, each with its bands."""
+    issued = [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h) for h in range(6)]
+    points, bands = [], []
+    for at in issued:
+        for step in (1, 2):
+            row = _row(0, step, 0) | {
+                "issued_at": at.to_pydatetime(),
+                "target_time": (at + pd.Timedelta(hours=step)).to_pydatetime(),
+                "champion": True,
+                "value": float(at.hour * 10 + step),
+            }
+            points.append(row)
+            bands.append(
+                {key: row[key] for key in ("series", "target", "model", "issued_at", "step")}
+                | {"level": 0.8, "lower": row["value"] - 1, "upper": row["value"] + 1}
+            )
+    with forecast_store.engine.begin() as conn:
+        upsert_rows(conn, forecasts, points, FORECAST_KEY)
+        upsert_rows(conn, forecast_intervals, bands, INTERVAL_KEY)
+    since = issued[3]
+    recent = forecast_store.runs.forecasts_for("binance:BTC/USDT:1h", since=since)
+    everything = forecast_store.runs.forecasts_for("binance:BTC/USDT:1h")
+    assert len(everything) == 12
+    assert (recent["target_time"] > since).all()
+    expected = everything[everything["target_time"] > since].reset_index(drop=True)
+    pd.testing.assert_frame_equal(recent, expected)
+    assert (recent["upper_80"] - recent["lower_80"] == 2.0).all()
