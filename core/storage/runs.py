@@ -75,6 +75,17 @@ backtest_metrics = sa.Table(
     sa.Column("value", sa.Float),
 )
 
+# the recent published forecasts of a series and target (`forecasts_for(since=...)`)
+sa.Index(
+    "ix_forecasts_target_time", forecasts.c.series, forecasts.c.target, forecasts.c.target_time
+)
+sa.Index(
+    "ix_forecast_intervals_issued_at",
+    forecast_intervals.c.series,
+    forecast_intervals.c.target,
+    forecast_intervals.c.issued_at,
+)
+
 TABLES = (runs, forecasts, forecast_intervals, backtest_metrics)
 FORECAST_KEY = ["series", "target", "model", "issued_at", "step"]
 INTERVAL_KEY = [*FORECAST_KEY, "level"]

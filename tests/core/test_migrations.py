@@ -70,7 +70,7 @@ def test_a_new_database_gets_every_table_at_the_head_revision(db_url):
     try:
         assert _tables(store.engine) == TABLES | {VERSION_TABLE}
         assert set(complete_metadata().tables) == TABLES
-        assert store.revision == head_revision() == "0003"
+        assert store.revision == head_revision() == "0004"
         with store.engine.connect() as conn:  # the migrated schema is what the stores declare
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
@@ -88,7 +88,7 @@ def test_create_twice_keeps_rows_and_the_revision(db_url):
         assert store.candles.count(KEY) == 30
         with store.engine.connect() as conn:
             versions = conn.execute(sa.text(f"select version_num from {VERSION_TABLE}")).all()
-        assert [v[0] for v in versions] == ["0003"]
+        assert [v[0] for v in versions] == ["0004"]
     finally:
         store.close()
 
@@ -104,7 +104,7 @@ def test_a_create_all_database_is_upgraded_in_place_keeping_its_rows(db_url):
 
     store = Store(db_url).create()
     try:
-        assert store.revision == "0003"
+        assert store.revision == "0004"
         assert store.candles.count(KEY) == 48
         assert store.candles.load(KEY)["close"].iloc[-1] == pytest.approx(
             make_candles(48)["close"].iloc[-1]
@@ -132,7 +132,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0099"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -200,7 +200,7 @@ def test_concurrent_creates_from_several_processes_all_succeed(db_url):
     for process in processes:
         process.join(timeout=120)
     outcomes = sorted(results.get(timeout=5) for _ in processes)
-    assert outcomes == ["0003"] * workers
+    assert outcomes == ["0004"] * workers
     engine = make_engine(db_url)
     try:
         assert _count(engine, VERSION_TABLE) == 1
@@ -255,7 +255,7 @@ def test_a_database_of_the_one_target_release_upgrades_keeping_its_rows(db_url):
                     ),
                     {"s": series, "r": run_id},
                 )
-        assert upgrade(engine) == head_revision() == "0003"
+        assert upgrade(engine) == head_revision() == "0004"
         with engine.connect() as conn:
             for table in ("forecasts", "forecast_intervals", "backtest_metrics"):
                 rows = conn.execute(sa.text(f"select series, target from {table}")).all()
