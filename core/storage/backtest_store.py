@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from candlecast.core.market.candles import as_utc
 from candlecast.core.storage.schema import metadata
 from candlecast.core.storage.upsert import upsert_rows
 
@@ -51,9 +50,12 @@ class BacktestStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
+        if not rows:
+            return {}
+        times = pd.to_datetime([row[0] for row in rows], utc=True)  # naive ones are UTC
         return {
-            as_utc(pd.Timestamp(t)): (digest, np.frombuffer(blob, dtype="<f8").copy())
-            for t, digest, blob in rows
+            time: (digest, np.frombuffer(blob, dtype="<f8").copy())
+            for time, (_, digest, blob) in zip(times, rows, strict=True)
         }
 
     def write(
