@@ -32,7 +32,7 @@ from candlecast.core.anomalies.market import (
     kind_title,
     unchanged_run,
 )
-from candlecast.core.anomalies.stream import StreamSettings, quiet_period, stream_scores
+from candlecast.core.anomalies.stream import StreamSettings, stream_scores
 from candlecast.core.anomalies.surprise import forecast_surprise
 from candlecast.plugins import hookimpl
 from candlecast.plugins.detectors.breach import latest_forecasts, widest_level
@@ -40,9 +40,10 @@ from candlecast.plugins.hookspecs import Register
 
 DRIVERS = {
     "novelty": "the close left the range seen so far",
-    "change": "the change from the previous close",
+    "jump": "the change from the previous close, among the largest this series has made",
     "level": "the miss against the recent (exponentially weighted) level",
     "shift": "the mean of the last closes against that of the ones before",
+    "context": "the close broke a pattern the series has always repeated",
     "forecast": "the miss against the champion's published forecast",
 }
 
@@ -75,11 +76,10 @@ class SurpriseDetector:
             index=ctx.candles.index,
         )
         frozen = unchanged_run(closes)
-        stale = frozen_rarity(closes, frozen, self.rules.frozen_candles)
-        peak = frame["rarity"].to_numpy()
-        frame.loc[stale > peak, "driver"] = "frozen"
-        peak = np.fmax(peak, stale)
-        frame["score"] = quiet_period(peak, self.settings.quiet, self.settings.quiet_level)
+        stale = frozen_rarity(frozen, self.rules.frozen_candles, self.settings.likelihood.learn)
+        frame.loc[stale > frame["rarity"].to_numpy(), "driver"] = "frozen"
+        frame["rarity"] = np.fmax(frame["rarity"].to_numpy(), stale)
+        frame["score"] = np.fmax(frame["score"].to_numpy(), stale)
         frame["frozen"] = frozen
         frame.loc[ctx.synthetic, "score"] = 0.0
         return frame

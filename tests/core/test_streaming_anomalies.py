@@ -133,7 +133,7 @@ def test_rarity_reads_as_a_rate_and_quiet_periods_hold_one_alarm():
 
 def test_surprise_features_are_in_range_and_settings_are_checked():
     features = surprise_features(_walk(600))
-    assert set(features) == {"novelty", "change", "level", "shift", "context"}
+    assert set(features) == {"novelty", "level", "shift", "context"}
     for values in features.values():
         assert values.shape == (600,) and values.min() >= 0.0 and values.max() <= 1.0
     with pytest.raises(ConfigError, match="scale_span must be a positive count"):
