@@ -17,11 +17,14 @@ For each value, from the values up to it only, three rarities (-log10 of a tail 
    scored on its own candle, where the likelihood averages a few. A record is only as rare
    as the history is long (0.33 after 2,000 candles), so a jump alone reaches a threshold of
    1 in 500 and not one of 1 in 100,000;
-4. `burst`: how rare the recent variance of the changes over their usual one is
+4. `reversal`: the same for a move the next value undid (`surprise.reversal_size`: out and
+   back, a spike or a bad tick), ranked among the reversals before it: much rarer than a move
+   of its size, so a spike stands out where large moves are common;
+5. `burst`: how rare the recent variance of the changes over their usual one is
    (`surprise.variance_ratio`), ranked the same way: a volatility burst is a record from its
    first few candles and stays one while it fills the window.
 
-The candle's score is the largest of the four, with a quiet period on the likelihood: after
+The candle's score is the largest of the five, with a quiet period on the likelihood: after
 it reaches `quiet_level`, its next `quiet` values score at most just below that, so one
 anomaly is one alarm and not a volley of them (the first alarm is the one that matters; every
 later one would be another call on the operator). The driver is the part behind the score
@@ -49,8 +52,10 @@ from candlecast.core.anomalies.surprise import (
     BURST,
     FORECAST,
     JUMP,
+    REVERSAL,
     SurpriseSettings,
     jump_size,
+    reversal_size,
     surprise_features,
     variance_ratio,
 )
@@ -61,7 +66,7 @@ QUIET_MARGIN = 0.99
 
 NOVELTY = "novelty"
 LIKELIHOOD = "likelihood"
-PARTS = (LIKELIHOOD, NOVELTY, JUMP, BURST)
+PARTS = (LIKELIHOOD, NOVELTY, JUMP, REVERSAL, BURST)
 """The rarities a score is the largest of, in the order they are reported."""
 
 
@@ -93,7 +98,8 @@ def stream_scores(
 ) -> pd.DataFrame:
     """Per value: `score` (in [0, 1], after the quiet period), `rarity` (before it), `driver`
     (the part or feature behind it), one `rarity_<part>` column per part (likelihood, novelty,
-    jump, burst) and one `raw_<feature>` column per raw surprise (and `raw_jump`, the jump size).
+    jump, reversal, burst) and one `raw_<feature>` column per raw surprise (and `raw_jump`,
+    `raw_reversal` and `raw_burst`: the sizes ranked).
 
     `forecast_raw` is the raw surprise against published forecasts (0 where none), when any.
     """
@@ -109,9 +115,11 @@ def stream_scores(
     novelty[: settings.likelihood.learn] = 0.0  # the range is still being learnt
     jumps = jump_size(values, settings.surprise)
     jump = empirical_rarity(jumps, settings.likelihood.learn)
+    reversals = reversal_size(values, settings.surprise)
+    reversal = empirical_rarity(reversals, settings.likelihood.learn)
     ratios = variance_ratio(values, settings.surprise)
     burst = empirical_rarity(ratios, settings.likelihood.learn, settings.surprise.variance_window)
-    parts = np.vstack([likelihood, novelty, jump, burst])  # [part, value], in PARTS order
+    parts = np.vstack([likelihood, novelty, jump, reversal, burst])  # [part, value], in PARTS order
     quieted = quiet_period(likelihood, settings.quiet, settings.quiet_level)
     # the feature behind the likelihood: the most surprised on the value itself, else the one
     # with the most surprise over the likelihood's short window
@@ -133,6 +141,7 @@ def stream_scores(
     for name in features:
         frame[f"raw_{name}"] = features[name]
     frame[f"raw_{JUMP}"] = jumps
+    frame[f"raw_{REVERSAL}"] = reversals
     frame[f"raw_{BURST}"] = ratios
     return frame
 

@@ -39,6 +39,10 @@ JUMP = "jump"
 """Not a ramped feature: the size of each change from the previous value, in units of the
 stream's usual change (`jump_size`); `stream.py` ranks it against the stream's own history."""
 
+REVERSAL = "reversal"
+"""Not a ramped feature: a change that undid the one before it, by the smaller of the two
+(`reversal_size`); ranked like the jump."""
+
 BURST = "burst"
 """Not a ramped feature either: the recent variance of the changes over their usual variance
 (`variance_ratio`); ranked like the jump."""
@@ -145,6 +149,21 @@ def jump_size(values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()
     usual = pd.Series(change).ewm(span=settings.scale_span, adjust=False).mean().shift(1)
     scale = np.fmax(np.nan_to_num(usual.to_numpy(), nan=np.inf), floor)
     return np.where(np.isfinite(raw), change / scale, 0.0)
+
+
+def reversal_size(values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()) -> np.ndarray:
+    """The smaller `jump_size` of this change and the one before it when they go opposite ways
+    (a print out and back: a spike, a bad tick), else 0; scored on the move back. A move out
+    and back of a given size is much rarer than a move of that size, so it ranks as rarer.
+    From values up to each one only."""
+    x = pd.Series(np.asarray(values, dtype="float64")).ffill().bfill().to_numpy()
+    sizes = jump_size(values, settings)
+    if x.size == 0:
+        return np.zeros(0)
+    way = np.sign(np.diff(x, prepend=x[0]))
+    before = np.concatenate([[0.0], sizes[:-1]])
+    turned = way * np.concatenate([[0.0], way[:-1]]) < 0
+    return np.where(turned, np.fmin(sizes, before), 0.0)
 
 
 def variance_ratio(

@@ -25,6 +25,7 @@ from candlecast.core.anomalies.likelihood import rarity_of_rate, rate_of_rarity
 from candlecast.core.anomalies.market import (
     FROZEN_PRICE,
     PRICE_KINDS,
+    VOLATILITY_BURST,
     MarketRules,
     burst_ratio,
     classify,
@@ -33,7 +34,7 @@ from candlecast.core.anomalies.market import (
     unchanged_run,
 )
 from candlecast.core.anomalies.stream import StreamSettings, stream_scores
-from candlecast.core.anomalies.surprise import forecast_surprise
+from candlecast.core.anomalies.surprise import BURST, REVERSAL, forecast_surprise
 from candlecast.plugins import hookimpl
 from candlecast.plugins.detectors.breach import latest_forecasts, widest_level
 from candlecast.plugins.hookspecs import Register
@@ -44,6 +45,8 @@ DRIVERS = {
     "level": "the miss against the recent (exponentially weighted) level",
     "shift": "the mean of the last closes against that of the ones before",
     "context": "the close broke a pattern the series has always repeated",
+    "reversal": "a move the next close undid, as large as seldom before in this series",
+    "burst": "most recent changes large, as seldom before in this series",
     "forecast": "the miss against the champion's published forecast",
 }
 
@@ -103,6 +106,7 @@ class SurpriseDetector:
         closes[ctx.synthetic] = np.nan
         judged = ctx.judged(self.settle) & ~ctx.synthetic
         frozen = scores["frozen"].to_numpy()
+        drivers = scores["driver"].to_numpy()
         bursts = burst_ratio(closes, self.rules)
         above = np.isfinite(values) & (values >= threshold.value)
         flags = []
@@ -114,6 +118,8 @@ class SurpriseDetector:
             if starts or not kind:
                 stale = frozen[position] >= self.rules.frozen_candles
                 origin = position if stale else _origin(closes, position)
+                if drivers[position] == REVERSAL and not stale:
+                    origin = max(0, position - 1)  # the move out; this candle is the move back
                 kind = classify(
                     closes,
                     origin,
@@ -122,6 +128,8 @@ class SurpriseDetector:
                     frozen=frozen,
                     bursts=bursts,
                 )
+                if drivers[position] == BURST and kind != FROZEN_PRICE:
+                    kind = VOLATILITY_BURST  # what made it rare is a burst, whatever the move
             if not judged[position]:
                 continue
             score = float(values[position])
