@@ -10,7 +10,8 @@ For each value, from the values up to it only, three rarities (-log10 of a tail 
    it once keeps one feature's noise from being judged five times over;
 2. `novelty`: 1 when the value leaves the range seen so far by a margin (Numenta's "spatial
    anomaly": a value never seen is an anomaly whatever the likelihood says), at most once per
-   `novelty_quiet` values (a value climbing out of its range sets a new record every candle),
+   `novelty_quiet` values on each side of the range (a value climbing out of its range sets a
+   new record every candle),
    and not over the likelihood's learning period (the range is still being learnt);
 3. `jump`: how rare the size of the change from the previous value is among the changes before
    it (`surprise.jump_size`, ranked by `likelihood.empirical_rarity`): a spike or a step is
@@ -110,8 +111,13 @@ def stream_scores(
     judged = sorted((name for name in features if name != NOVELTY), key=lambda n: n != FORECAST)
     raw = np.vstack([features[name] for name in judged])  # [feature, value]
     likelihood = rarity(log_tail(raw.max(axis=0), settings.likelihood))
-    novel = quiet_period(features[NOVELTY], settings.novelty_quiet, 1.0)
-    novelty = np.where(novel >= 1.0, 1.0, 0.0)
+    # out of the range above and below are two anomalies: each is quieted on its own
+    level = pd.Series(np.asarray(values, dtype="float64")).ffill().bfill().to_numpy()
+    rising = np.diff(level, prepend=level[:1]) > 0
+    novelty = np.zeros(level.size)
+    for side in (rising, ~rising):
+        novel = quiet_period(features[NOVELTY] * side, settings.novelty_quiet, 1.0)
+        novelty = np.fmax(novelty, np.where(novel >= 1.0, 1.0, 0.0))
     novelty[: settings.likelihood.learn] = 0.0  # the range is still being learnt
     jumps = jump_size(values, settings.surprise)
     jump = empirical_rarity(jumps, settings.likelihood.learn)

@@ -1,13 +1,16 @@
 """Streaming surprise: each new close scored by how badly cheap one-step predictions (and the
-champion's published forecast, where one exists) missed it, as an anomaly likelihood.
+champion's published forecast, where one exists) missed it, as an anomaly likelihood, and by
+how rare its move is for the series.
 
-The score of a candle comes from the candles up to it only (`core/anomalies/stream.py`): raw
-surprise per predictor, HTM-style likelihood per predictor, the rarest one as a rarity in
-[0, 1] (0.3 = a 1-in-1,000 tail), then a quiet period after an alarm. The threshold is the
-rarity of `target_fpr` itself (the likelihood is already a tail probability of the series' own
-surprise); the severity is the rarity the candle reaches (warning 10 and critical 100 times
-rarer). The kind (flash crash, bad tick, frozen price, ...: `core/anomalies/market.py`) is
-named once `settle` later candles exist; the score does not wait for them.
+The score of a candle comes from the candles up to it only (`core/anomalies/stream.py`): one
+HTM-style likelihood of the largest raw surprise (with a quiet period after an alarm), the
+novelty of a close outside the range seen so far, and the jump, reversal, burst and frozen-run
+sizes ranked against the series' own history, the largest as a rarity in [0, 1] (0.3 = a
+1-in-1,000 tail). The threshold is the rarity of `target_fpr` itself (each part is already a
+tail probability for the series); the severity is the rarity the candle reaches (warning 10
+and critical 100 times rarer). The kind (flash crash, bad tick, frozen price, ...:
+`core/anomalies/market.py`) is named once `settle` later candles exist; the score does not
+wait for them.
 """
 
 from __future__ import annotations
