@@ -22,6 +22,7 @@ arrive.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ class LikelihoodSettings:
     """Windows and floors of the likelihood; the defaults are the one configuration used on
     every series (and on every file of the NAB benchmark)."""
 
-    short: int = 10
+    short: int = 30
     long: int = 5000
     learn: int = 300
     min_mean: float = 0.03
@@ -88,6 +89,32 @@ def rarity(log_tail_values: ArrayLike) -> np.ndarray:
     """Log tail probabilities as rarities in [0, 1]: -log10(tail) / DECADES."""
     values = -np.asarray(log_tail_values, dtype="float64") / math.log(10.0) / DECADES
     return np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+
+
+def empirical_rarity(values: ArrayLike, learn: int, delay: int = 1) -> np.ndarray:
+    """Rarity of each value among the values before it: with k of the n earlier values at least
+    as large, the tail probability is (k + 1) / (n + 1) (a value larger than all n before it
+    reads as 1 in n + 1), as a rarity. It needs no model of the tail, so it is calibrated on
+    any stream, and it cannot exceed log10(n + 1) / DECADES (0.33 after 2,000 values): a
+    record is as rare as the history is long, no rarer. 0 over the first `learn` values, which
+    only teach it; the first half of them (the measures' warm-up) is not part of the history.
+    A value joins the history `delay` values after its own (a measure over a window of values
+    is ranked against windows that do not overlap its own, so a long anomaly is not measured
+    against itself). From values up to each one only."""
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 1:
+        raise ConfigError(f"empirical_rarity delay must be a count of 1 or more, got {delay!r}")
+    x = np.nan_to_num(np.asarray(values, dtype="float64"), nan=0.0)
+    listed = x.tolist()
+    result = np.zeros(x.size)
+    seen: list[float] = []
+    for position, value in enumerate(listed):
+        joining = position - delay
+        if joining >= learn // 2:
+            bisect.insort(seen, listed[joining])
+        if position >= learn and value > 0.0:
+            at_least = len(seen) - bisect.bisect_left(seen, value)
+            result[position] = math.log10((len(seen) + 1) / (at_least + 1)) / DECADES
+    return np.clip(result, 0.0, 1.0)
 
 
 def rarity_of_rate(rate: float) -> float:

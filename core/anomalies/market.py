@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from candlecast.core.anomalies.likelihood import empirical_rarity
 from candlecast.core.errors import ConfigError
 
 FLASH_CRASH = "flash_crash"
@@ -90,18 +91,14 @@ def unchanged_run(values: np.ndarray) -> np.ndarray:
     return np.arange(x.size) - starts + 1
 
 
-def frozen_rarity(values: np.ndarray, run: np.ndarray, least: int) -> np.ndarray:
-    """Rarity of each candle's run of unchanged closes, for this series: with q the share of
-    candles so far that repeated the close before them (a prior of one in two over the first
-    candles, kept within [0.01, 0.9]), a run of k candles is as rare as q^(k-1). 0 for runs
-    shorter than `least`. From candles up to each one only."""
-    x = np.asarray(values, dtype="float64")
-    repeat = np.concatenate([[0.0], (x[1:] == x[:-1]).astype("float64")])
-    seen = np.arange(x.size, dtype="float64")
-    share = (np.concatenate([[0.0], np.cumsum(repeat)[:-1]]) + 1.0) / (seen + 2.0)
-    share = np.clip(share, 0.01, 0.9)
-    value = -(run - 1) * np.log10(share) / 10.0
-    return np.where(run >= least, np.clip(value, 0.0, 1.0), 0.0)
+def frozen_rarity(run: np.ndarray, least: int, learn: int) -> np.ndarray:
+    """Rarity of each candle's run of unchanged closes (`unchanged_run`) among the runs of the
+    candles before it (`likelihood.empirical_rarity`: a run longer than any this series has
+    stood still reads as 1 in the candles seen), so a series that often repeats its close is
+    not frozen when it does. 0 for runs shorter than `least` and over the first `learn`
+    candles. From candles up to each one only."""
+    lengths = np.asarray(run, dtype="float64")
+    return np.where(lengths >= least, empirical_rarity(lengths, learn), 0.0)
 
 
 def burst_ratio(values: np.ndarray, rules: MarketRules) -> np.ndarray:

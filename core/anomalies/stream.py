@@ -1,16 +1,35 @@
 """Streaming anomaly scores: each new value's surprise, as a likelihood, as one rarity.
 
-For each value, from the values up to it only:
+For each value, from the values up to it only, three rarities (-log10 of a tail probability
+/ 10, in [0, 1]):
 
-1. the raw surprise of each cheap predictor (`surprise.surprise_features`, plus the champion's
-   forecast where one exists);
-2. each feature's anomaly likelihood (`likelihood.log_tail`): its recent surprise against the
-   stream's own history of surprise;
-3. the rarity of the most unusual feature (-log10 tail / 10, in [0, 1]) is the candle's score,
-   and that feature is its `driver`;
-4. a quiet period: after a score reaches `quiet_level`, the next `quiet` candles score at most
-   just below it, so one anomaly is one alarm and not a volley of them (the first alarm is the
-   one that matters; every later one would be another call on the operator).
+1. `likelihood`: the raw surprise of the cheap predictors (`surprise.surprise_features`:
+   level, shift, context, plus the champion's forecast where one exists), the largest of them
+   per value, turned into one anomaly likelihood (`likelihood.log_tail`): the recent surprise
+   against the stream's own history of surprise. Taking the largest raw surprise and judging
+   it once keeps one feature's noise from being judged five times over;
+2. `novelty`: 1 when the value leaves the range seen so far by a margin (Numenta's "spatial
+   anomaly": a value never seen is an anomaly whatever the likelihood says), at most once per
+   `novelty_quiet` values on each side of the range (a value climbing out of its range sets a
+   new record every candle),
+   and not over the likelihood's learning period (the range is still being learnt);
+3. `jump`: how rare the size of the change from the previous value is among the changes before
+   it (`surprise.jump_size`, ranked by `likelihood.empirical_rarity`): a spike or a step is
+   scored on its own candle, where the likelihood averages a few. A record is only as rare
+   as the history is long (0.33 after 2,000 candles), so a jump alone reaches a threshold of
+   1 in 500 and not one of 1 in 100,000;
+4. `reversal`: the same for a move the next value undid (`surprise.reversal_size`: out and
+   back, a spike or a bad tick), ranked among the reversals before it: much rarer than a move
+   of its size, so a spike stands out where large moves are common;
+5. `burst`: how rare the recent variance of the changes over their usual one is
+   (`surprise.variance_ratio`), ranked the same way: a volatility burst is a record from its
+   first few candles and stays one while it fills the window.
+
+The candle's score is the largest of the five, with a quiet period on the likelihood: after
+it reaches `quiet_level`, its next `quiet` values score at most just below that, so one
+anomaly is one alarm and not a volley of them (the first alarm is the one that matters; every
+later one would be another call on the operator). The driver is the part behind the score
+(for the likelihood, the feature with the most surprise over its short window).
 
 The scores never change when later values arrive (the streaming property; tests remove the
 future and compare).
@@ -24,12 +43,32 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from candlecast.core.anomalies.likelihood import LikelihoodSettings, log_tail, rarity
-from candlecast.core.anomalies.surprise import FORECAST, SurpriseSettings, surprise_features
+from candlecast.core.anomalies.likelihood import (
+    LikelihoodSettings,
+    empirical_rarity,
+    log_tail,
+    rarity,
+)
+from candlecast.core.anomalies.surprise import (
+    BURST,
+    FORECAST,
+    JUMP,
+    REVERSAL,
+    SurpriseSettings,
+    jump_size,
+    reversal_size,
+    surprise_features,
+    variance_ratio,
+)
 from candlecast.core.errors import ConfigError
 
 QUIET_MARGIN = 0.99
 """Scores in a quiet period are capped at this share of the quiet level."""
+
+NOVELTY = "novelty"
+LIKELIHOOD = "likelihood"
+PARTS = (LIKELIHOOD, NOVELTY, JUMP, REVERSAL, BURST)
+"""The rarities a score is the largest of, in the order they are reported."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +77,15 @@ class StreamSettings:
 
     surprise: SurpriseSettings = field(default_factory=SurpriseSettings)
     likelihood: LikelihoodSettings = field(default_factory=LikelihoodSettings)
-    quiet: int = 300
+    quiet: int = 150
     quiet_level: float = 0.5
+    novelty_quiet: int = 50
 
     def __post_init__(self) -> None:
-        if isinstance(self.quiet, bool) or not isinstance(self.quiet, int) or self.quiet < 0:
-            raise ConfigError(f"quiet must be a count of candles (0 or more), got {self.quiet!r}")
+        for name in ("quiet", "novelty_quiet"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a count of candles (0 or more), got {value!r}")
         if not isinstance(self.quiet_level, int | float) or not 0.0 < self.quiet_level <= 1.0:
             raise ConfigError(f"quiet_level must be a rarity in (0, 1], got {self.quiet_level!r}")
 
@@ -55,30 +97,58 @@ def stream_scores(
     forecast_raw: ArrayLike | None = None,
     index: pd.Index | None = None,
 ) -> pd.DataFrame:
-    """Per value: `score` (rarity after the quiet period, in [0, 1]), `rarity` (before it),
-    `driver` (the feature behind it) and one `rarity_<feature>` column per feature.
+    """Per value: `score` (in [0, 1], after the quiet period), `rarity` (before it), `driver`
+    (the part or feature behind it), one `rarity_<part>` column per part (likelihood, novelty,
+    jump, reversal, burst) and one `raw_<feature>` column per raw surprise (and `raw_jump`,
+    `raw_reversal` and `raw_burst`: the sizes ranked).
 
     `forecast_raw` is the raw surprise against published forecasts (0 where none), when any.
     """
     features = surprise_features(values, settings.surprise)
     if forecast_raw is not None:
         features[FORECAST] = np.nan_to_num(np.asarray(forecast_raw, dtype="float64"))
-    names = list(features)
-    rarities = np.vstack([rarity(log_tail(features[n], settings.likelihood)) for n in names])
-    n = rarities.shape[1]
-    best = np.argmax(rarities, axis=0) if n else np.zeros(0, dtype=int)
-    peak = rarities.max(axis=0) if n else np.zeros(0)
+    # the champion's forecast first: of two features equally surprised, it names the driver
+    judged = sorted((name for name in features if name != NOVELTY), key=lambda n: n != FORECAST)
+    raw = np.vstack([features[name] for name in judged])  # [feature, value]
+    likelihood = rarity(log_tail(raw.max(axis=0), settings.likelihood))
+    # out of the range above and below are two anomalies: each is quieted on its own
+    level = pd.Series(np.asarray(values, dtype="float64")).ffill().bfill().to_numpy()
+    rising = np.diff(level, prepend=level[:1]) > 0
+    novelty = np.zeros(level.size)
+    for side in (rising, ~rising):
+        novel = quiet_period(features[NOVELTY] * side, settings.novelty_quiet, 1.0)
+        novelty = np.fmax(novelty, np.where(novel >= 1.0, 1.0, 0.0))
+    novelty[: settings.likelihood.learn] = 0.0  # the range is still being learnt
+    jumps = jump_size(values, settings.surprise)
+    jump = empirical_rarity(jumps, settings.likelihood.learn)
+    reversals = reversal_size(values, settings.surprise)
+    reversal = empirical_rarity(reversals, settings.likelihood.learn)
+    ratios = variance_ratio(values, settings.surprise)
+    burst = empirical_rarity(ratios, settings.likelihood.learn, settings.surprise.variance_window)
+    parts = np.vstack([likelihood, novelty, jump, reversal, burst])  # [part, value], in PARTS order
+    quieted = quiet_period(likelihood, settings.quiet, settings.quiet_level)
+    # the feature behind the likelihood: the most surprised on the value itself, else the one
+    # with the most surprise over the likelihood's short window
+    recent = pd.DataFrame(raw.T).rolling(settings.likelihood.short, min_periods=1).mean()
+    recent = np.where(raw.T.max(axis=1, keepdims=True) > 0, raw.T, recent.to_numpy())
+    behind = np.asarray(judged, dtype=object)[np.argmax(recent, axis=1)]
+    top = np.argmax(parts, axis=0)
+    driver = np.where(top == 0, behind, np.asarray(PARTS, dtype=object)[top])
     frame = pd.DataFrame(
         {
-            "score": quiet_period(peak, settings.quiet, settings.quiet_level),
-            "rarity": peak,
-            "driver": np.asarray(names, dtype=object)[best] if n else np.array([], dtype=object),
+            "score": np.fmax(quieted, parts[1:].max(axis=0)),
+            "rarity": parts.max(axis=0),
+            "driver": driver.astype(object),
         },
         index=index,
     )
-    for position, name in enumerate(names):
-        frame[f"rarity_{name}"] = rarities[position]
+    for position, name in enumerate(PARTS):
+        frame[f"rarity_{name}"] = parts[position]
+    for name in features:
         frame[f"raw_{name}"] = features[name]
+    frame[f"raw_{JUMP}"] = jumps
+    frame[f"raw_{REVERSAL}"] = reversals
+    frame[f"raw_{BURST}"] = ratios
     return frame
 
 
@@ -90,7 +160,7 @@ def quiet_period(scores: ArrayLike, length: int, level: float) -> np.ndarray:
         return values
     cap = level * QUIET_MARGIN
     until = -1
-    for position in np.flatnonzero(values >= level):
+    for position in np.flatnonzero(values >= level).tolist():
         if position <= until:
             continue
         until = position + length

@@ -7,7 +7,6 @@ far), rising linearly to 1 at `z_start + z_span` times. The features:
 
 - `novelty`: the value leaves the range seen so far by more than `novelty_margin` of that range
   (1 or 0; after Numenta's "spatial anomaly");
-- `change`: the last value as the prediction (the change from the previous candle);
 - `level`: an exponentially weighted level (`level_span` candles) as the prediction;
 - `shift`: the mean of the last `shift_short` values against the mean of the `shift_long`
   before them, in units of their standard deviation (a level that moved and stays);
@@ -33,8 +32,20 @@ from numpy.typing import ArrayLike
 from candlecast.core.anomalies.robust import MEAN_AD_TO_SIGMA
 from candlecast.core.errors import ConfigError
 
-FEATURES = ("novelty", "change", "level", "shift", "context")
+FEATURES = ("novelty", "level", "shift", "context")
 """The cheap causal features, in the order they are reported."""
+
+JUMP = "jump"
+"""Not a ramped feature: the size of each change from the previous value, in units of the
+stream's usual change (`jump_size`); `stream.py` ranks it against the stream's own history."""
+
+REVERSAL = "reversal"
+"""Not a ramped feature: a change that undid the one before it, by the smaller of the two
+(`reversal_size`); ranked like the jump."""
+
+BURST = "burst"
+"""Not a ramped feature either: the recent variance of the changes over their usual variance
+(`variance_ratio`); ranked like the jump."""
 
 FORECAST = "forecast"
 
@@ -55,6 +66,7 @@ class SurpriseSettings:
     context_bins: int = 16
     context_length: int = 3
     context_learn: int = 300
+    variance_window: int = 9
 
     def __post_init__(self) -> None:
         for name in (
@@ -65,6 +77,7 @@ class SurpriseSettings:
             "context_bins",
             "context_length",
             "context_learn",
+            "variance_window",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -96,9 +109,6 @@ def surprise_features(
     margin = settings.novelty_margin * seen_range
     novelty = ((x > seen_high + margin) | (x < seen_low - margin)).astype("float64")
 
-    previous = np.concatenate([[x[0]], x[:-1]])
-    change = _miss(x - previous, floor, settings)
-
     level = (
         pd.Series(x).ewm(span=settings.level_span, adjust=False).mean().shift(1).to_numpy(copy=True)
     )
@@ -118,12 +128,54 @@ def surprise_features(
     context = context_novelty(x, settings)
     features = {
         "novelty": novelty,
-        "change": change,
         "level": level_miss,
         "shift": shift,
         "context": context,
     }
     return {name: np.where(missing, 0.0, np.nan_to_num(v)) for name, v in features.items()}
+
+
+def jump_size(values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()) -> np.ndarray:
+    """|change from the previous value| over the stream's usual one (the exponentially weighted
+    mean absolute change before it, `scale_span` candles, floored like the features' scale); 0
+    for NaN values and the first one. From values up to each one only."""
+    raw = np.asarray(values, dtype="float64")
+    x = pd.Series(raw).ffill().bfill().to_numpy()
+    if x.size == 0:
+        return np.zeros(0)
+    seen_range = np.maximum.accumulate(x) - np.minimum.accumulate(x)
+    floor = settings.range_floor * np.concatenate([[0.0], seen_range[:-1]]) + 1e-12
+    change = np.abs(np.diff(x, prepend=x[0]))
+    usual = pd.Series(change).ewm(span=settings.scale_span, adjust=False).mean().shift(1)
+    scale = np.fmax(np.nan_to_num(usual.to_numpy(), nan=np.inf), floor)
+    return np.where(np.isfinite(raw), change / scale, 0.0)
+
+
+def reversal_size(values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()) -> np.ndarray:
+    """The smaller `jump_size` of this change and the one before it when they go opposite ways
+    (a print out and back: a spike, a bad tick), else 0; scored on the move back. A move out
+    and back of a given size is much rarer than a move of that size, so it ranks as rarer.
+    From values up to each one only."""
+    x = pd.Series(np.asarray(values, dtype="float64")).ffill().bfill().to_numpy()
+    sizes = jump_size(values, settings)
+    if x.size == 0:
+        return np.zeros(0)
+    way = np.sign(np.diff(x, prepend=x[0]))
+    before = np.concatenate([[0.0], sizes[:-1]])
+    turned = way * np.concatenate([[0.0], way[:-1]]) < 0
+    return np.where(turned, np.fmin(sizes, before), 0.0)
+
+
+def variance_ratio(
+    values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()
+) -> np.ndarray:
+    """Median jump size (`jump_size`) of the last `variance_window` values: about 0.7 on a calm
+    stream; it rises only once most changes of the window are large, so a spike out and back
+    or a flash crash and its recovery (a few large changes) is not a burst, and a volatility
+    burst is one once it fills half the window. From values up to each one only."""
+    sizes = pd.Series(jump_size(values, settings))
+    ratio = sizes.rolling(settings.variance_window, min_periods=1).median().to_numpy()
+    return np.where(np.isfinite(np.asarray(values, dtype="float64")), ratio, 0.0)
 
 
 def context_novelty(x: np.ndarray, settings: SurpriseSettings) -> np.ndarray:

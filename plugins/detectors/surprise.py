@@ -1,13 +1,16 @@
 """Streaming surprise: each new close scored by how badly cheap one-step predictions (and the
-champion's published forecast, where one exists) missed it, as an anomaly likelihood.
+champion's published forecast, where one exists) missed it, as an anomaly likelihood, and by
+how rare its move is for the series.
 
-The score of a candle comes from the candles up to it only (`core/anomalies/stream.py`): raw
-surprise per predictor, HTM-style likelihood per predictor, the rarest one as a rarity in
-[0, 1] (0.3 = a 1-in-1,000 tail), then a quiet period after an alarm. The threshold is the
-rarity of `target_fpr` itself (the likelihood is already a tail probability of the series' own
-surprise); the severity is the rarity the candle reaches (warning 10 and critical 100 times
-rarer). The kind (flash crash, bad tick, frozen price, ...: `core/anomalies/market.py`) is
-named once `settle` later candles exist; the score does not wait for them.
+The score of a candle comes from the candles up to it only (`core/anomalies/stream.py`): one
+HTM-style likelihood of the largest raw surprise (with a quiet period after an alarm), the
+novelty of a close outside the range seen so far, and the jump, reversal, burst and frozen-run
+sizes ranked against the series' own history, the largest as a rarity in [0, 1] (0.3 = a
+1-in-1,000 tail). The threshold is the rarity of `target_fpr` itself (each part is already a
+tail probability for the series); the severity is the rarity the candle reaches (warning 10
+and critical 100 times rarer). The kind (flash crash, bad tick, frozen price, ...:
+`core/anomalies/market.py`) is named once `settle` later candles exist; the score does not
+wait for them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from candlecast.core.anomalies.likelihood import rarity_of_rate, rate_of_rarity
 from candlecast.core.anomalies.market import (
     FROZEN_PRICE,
     PRICE_KINDS,
+    VOLATILITY_BURST,
     MarketRules,
     burst_ratio,
     classify,
@@ -32,17 +36,20 @@ from candlecast.core.anomalies.market import (
     kind_title,
     unchanged_run,
 )
-from candlecast.core.anomalies.stream import StreamSettings, quiet_period, stream_scores
-from candlecast.core.anomalies.surprise import forecast_surprise
+from candlecast.core.anomalies.stream import StreamSettings, stream_scores
+from candlecast.core.anomalies.surprise import BURST, REVERSAL, forecast_surprise
 from candlecast.plugins import hookimpl
 from candlecast.plugins.detectors.breach import latest_forecasts, widest_level
 from candlecast.plugins.hookspecs import Register
 
 DRIVERS = {
     "novelty": "the close left the range seen so far",
-    "change": "the change from the previous close",
+    "jump": "the change from the previous close, among the largest this series has made",
     "level": "the miss against the recent (exponentially weighted) level",
     "shift": "the mean of the last closes against that of the ones before",
+    "context": "the close broke a pattern the series has always repeated",
+    "reversal": "a move the next close undid, as large as seldom before in this series",
+    "burst": "most recent changes large, as seldom before in this series",
     "forecast": "the miss against the champion's published forecast",
 }
 
@@ -75,11 +82,10 @@ class SurpriseDetector:
             index=ctx.candles.index,
         )
         frozen = unchanged_run(closes)
-        stale = frozen_rarity(closes, frozen, self.rules.frozen_candles)
-        peak = frame["rarity"].to_numpy()
-        frame.loc[stale > peak, "driver"] = "frozen"
-        peak = np.fmax(peak, stale)
-        frame["score"] = quiet_period(peak, self.settings.quiet, self.settings.quiet_level)
+        stale = frozen_rarity(frozen, self.rules.frozen_candles, self.settings.likelihood.learn)
+        frame.loc[stale > frame["rarity"].to_numpy(), "driver"] = "frozen"
+        frame["rarity"] = np.fmax(frame["rarity"].to_numpy(), stale)
+        frame["score"] = np.fmax(frame["score"].to_numpy(), stale)
         frame["frozen"] = frozen
         frame.loc[ctx.synthetic, "score"] = 0.0
         return frame
@@ -103,6 +109,7 @@ class SurpriseDetector:
         closes[ctx.synthetic] = np.nan
         judged = ctx.judged(self.settle) & ~ctx.synthetic
         frozen = scores["frozen"].to_numpy()
+        drivers = scores["driver"].to_numpy()
         bursts = burst_ratio(closes, self.rules)
         above = np.isfinite(values) & (values >= threshold.value)
         flags = []
@@ -114,6 +121,8 @@ class SurpriseDetector:
             if starts or not kind:
                 stale = frozen[position] >= self.rules.frozen_candles
                 origin = position if stale else _origin(closes, position)
+                if drivers[position] == REVERSAL and not stale:
+                    origin = max(0, position - 1)  # the move out; this candle is the move back
                 kind = classify(
                     closes,
                     origin,
@@ -122,6 +131,8 @@ class SurpriseDetector:
                     frozen=frozen,
                     bursts=bursts,
                 )
+                if drivers[position] == BURST and kind != FROZEN_PRICE:
+                    kind = VOLATILITY_BURST  # what made it rare is a burst, whatever the move
             if not judged[position]:
                 continue
             score = float(values[position])

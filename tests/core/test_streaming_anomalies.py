@@ -11,13 +11,20 @@ import pytest
 from candlecast.core.anomalies.detector import DetectionContext
 from candlecast.core.anomalies.likelihood import (
     LikelihoodSettings,
+    empirical_rarity,
     log_tail,
     rarity,
     rarity_of_rate,
     rate_of_rarity,
 )
+from candlecast.core.anomalies.market import frozen_rarity, unchanged_run
 from candlecast.core.anomalies.stream import StreamSettings, quiet_period, stream_scores
-from candlecast.core.anomalies.surprise import SurpriseSettings, surprise_features
+from candlecast.core.anomalies.surprise import (
+    SurpriseSettings,
+    jump_size,
+    surprise_features,
+    variance_ratio,
+)
 from candlecast.core.decomposition import decompose_candles
 from candlecast.core.errors import ConfigError
 from candlecast.core.pipeline.flagging import flag_series
@@ -50,7 +57,7 @@ def test_scores_do_not_change_when_the_future_is_removed():
     full = stream_scores(values)
     for cut in (400, 901, 1100, 1350):
         prefix = stream_scores(values[:cut])
-        for column in ("score", "rarity"):
+        for column in full.columns.drop("driver"):  # every part and raw surprise too
             np.testing.assert_array_equal(prefix[column].to_numpy(), full[column].to_numpy()[:cut])
         assert list(prefix["driver"]) == list(full["driver"][:cut])
 
@@ -133,7 +140,7 @@ def test_rarity_reads_as_a_rate_and_quiet_periods_hold_one_alarm():
 
 def test_surprise_features_are_in_range_and_settings_are_checked():
     features = surprise_features(_walk(600))
-    assert set(features) == {"novelty", "change", "level", "shift", "context"}
+    assert set(features) == {"novelty", "level", "shift", "context"}
     for values in features.values():
         assert values.shape == (600,) and values.min() >= 0.0 and values.max() <= 1.0
     with pytest.raises(ConfigError, match="scale_span must be a positive count"):
@@ -195,3 +202,81 @@ def test_volume_and_surprise_flags_of_one_candle_merge_in_the_flow_path():
     assert flag.kind in ("bad_tick", "volume_spike")
     assert "volume (volume_spike" in flag.reason and "surprise (bad_tick" in flag.reason
     assert flag.threshold == pytest.approx(rarity_of_rate(0.002))
+
+
+def test_an_empirical_rarity_reads_a_record_as_one_in_the_history_and_is_calibrated():
+    values = np.random.default_rng(2).exponential(size=5000)
+    ranked = empirical_rarity(values, learn=100)
+    assert np.all(ranked[:100] == 0.0)  # learning: nothing judged
+    record = np.flatnonzero(values[1000:] > np.max(values[50:1000]))[0] + 1000
+    # a record among the n values that count (the first learn // 2 do not) reads 1 in n + 1
+    assert ranked[record] == pytest.approx(np.log10(record - 50 + 1) / 10)
+    # calibrated: a rarity of 0.2 (1 in 100) or more comes about once in 100 values
+    assert np.mean(ranked[1000:] >= 0.2) == pytest.approx(0.01, abs=0.005)
+    # `delay`: a value is ranked against the values at least `delay` before it
+    plateau = np.concatenate([np.ones(300), np.full(20, 5.0)])
+    # at 310: the values 50..309 count, ten of them as large
+    assert empirical_rarity(plateau, learn=100)[310] == pytest.approx(np.log10(261 / 11) / 10)
+    # with a delay of 20, the values 50..290 count: none as large
+    assert empirical_rarity(plateau, learn=100, delay=20)[310] == pytest.approx(np.log10(242) / 10)
+    with pytest.raises(ConfigError, match="delay must be a count of 1 or more"):
+        empirical_rarity(plateau, learn=100, delay=0)
+
+
+def test_a_value_outside_the_range_seen_is_one_alarm_after_the_learning_period():
+    values = _walk(1200, seed=5)
+    values[200] = values[:200].max() * 1.5  # learning: not judged
+    values[900:910] = values[:900].max() * 1.5  # ten candles out of range: one alarm
+    frame = stream_scores(values)
+    novelty = frame["rarity_novelty"].to_numpy()
+    assert novelty[200] == 0.0
+    assert novelty[900] == 1.0 and frame["score"].iloc[900] == 1.0
+    assert novelty[901:950].sum() == 0.0
+    assert frame["driver"].iloc[900] == "novelty"
+
+
+def test_a_jump_is_scored_by_how_rare_its_size_is_for_the_series():
+    calm = _walk(3000, seed=6)
+    spiky = calm * np.exp(np.where(np.arange(3000) % 50 == 0, 0.03, 0.0))  # a 10-sigma every 50
+    calm[2500] *= 1.03
+    spiky[2525] *= 1.03
+    assert jump_size(calm)[2500] > 8.0
+    rare = stream_scores(calm)["rarity_jump"].iloc[2500]
+    ordinary = stream_scores(spiky)["rarity_jump"].iloc[2525]
+    assert rare == pytest.approx(np.log10(2500 - 150 + 1) / 10, abs=0.01)  # a record
+    assert rare >= rarity_of_rate(0.002) > ordinary
+
+
+def test_a_volatility_burst_is_a_burst_and_a_spike_is_not():
+    values = _walk(2000, seed=7)
+    rng = np.random.default_rng(7)
+    burst = values.copy()
+    burst[1500:1524] *= np.exp(rng.normal(0.0, 0.015, 24))  # five times the usual changes
+    spike = values.copy()
+    spike[1500] *= 1.05
+    crash = values.copy()
+    crash[1500:1503] *= [0.95, 0.93, 0.97]
+    assert variance_ratio(burst)[1510] > 3.0
+    assert variance_ratio(spike)[1500:1510].max() < 2.0  # two large changes of nine
+    burst_rarity = stream_scores(burst)["rarity_burst"].to_numpy()
+    # a record once most of the window's changes are large (its ninth candle here), and still
+    # one while the burst goes on
+    assert np.all(burst_rarity[1508:1522] >= rarity_of_rate(0.002))
+    assert np.all(burst_rarity[1400:1500] < rarity_of_rate(0.002))
+    for quiet in (spike, crash):  # four large changes of nine: not a record of the median
+        assert stream_scores(quiet)["rarity_burst"].iloc[1495:1530].max() < rarity_of_rate(0.002)
+
+
+def test_a_frozen_price_is_rare_only_for_a_series_that_seldom_stands_still():
+    moving = _walk(2000, seed=8)
+    moving[1500:1510] = moving[1499]
+    stepped = np.round(_walk(2000, seed=8), 0)  # whole numbers: runs of repeats are usual
+    run = unchanged_run(moving)
+    frozen = frozen_rarity(run, least=6, learn=300)
+    assert np.all(frozen[1500:1504] == 0.0)  # shorter than `least`
+    assert frozen[1504] == pytest.approx(np.log10(2000 - 150 - 500 + 1505 - 1500) / 10, abs=0.02)
+    assert frozen[1504] >= rarity_of_rate(0.002)
+    stepped_run = unchanged_run(stepped)
+    usual = frozen_rarity(stepped_run, least=6, learn=300)
+    sixes = np.flatnonzero(stepped_run[1000:] == 6) + 1000
+    assert sixes.size and np.max(usual[sixes]) < rarity_of_rate(0.002)

@@ -55,7 +55,10 @@ def test_new_spikes_are_announced_once_each_in_its_own_words(
     nothing new announces nothing."""
     sent = []
     monkeypatch.setattr(flow_events, "emit_event", lambda **kwargs: sent.append(kwargs))
-    planted = {300: 1.25, 570: 1.25, 585: 0.8}
+    # each spike leaves the range seen before it: in 560 candles of history a spike no larger
+    # than an earlier one is not rare for this series (its empirical tail cannot say 1 in 500
+    # yet), and moves beyond 25 % are implausible bars the source drops
+    planted = {300: 1.15, 570: 1.25, 585: 0.8}
     config = _config(tmp_path, _csv(tmp_path, planted, rows=560))
     assert forecast_flow(config=config)["status"] == "ok"
     from candlecast.flows.runtime import open_store
@@ -76,9 +79,7 @@ def test_new_spikes_are_announced_once_each_in_its_own_words(
     flags = store.anomalies.flags(series)
     announced = [e for e in sent if e["payload"]["kind"] == "bad_tick"]
     assert [e["payload"]["start"] for e in announced] == [
-        # candle 570's alarm comes with the move back (571): the likelihood averages the
-        # last candles, and the first run's spike made this series' surprise less rare
-        "2024-01-24 19:00:00+00:00",
+        "2024-01-24 18:00:00+00:00",  # candle 570
         "2024-01-25 09:00:00+00:00",  # candle 585
     ]
     assert {e["event"] for e in announced} == {"candlecast.anomaly.detected"}
