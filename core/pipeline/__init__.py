@@ -5,7 +5,8 @@ preflight.py     what `run --check` warns about before any work (interval levels
 prepare.py       the one loader: history window, gaps filled, target, too-short refused
 decompose.py     the decomposition of the look-back window (detectors and report share it)
 candidates.py    networks (through the registry: networks.py, retraining.py,
-                 registration.py) and baselines, backtested on the same folds
+                 registration.py; a reused network's backtest forecasts read back from
+                 stored_backtests.py) and baselines, backtested on the same folds
 evaluate.py      leaderboard, champion, intervals, the forecast tables
 flagging.py      the anomaly step: detectors, events
 realised.py      how the bands earlier runs published did, once their candles closed
