@@ -21,6 +21,7 @@ from candlecast.core.decomposition import Decomposition
 from candlecast.core.errors import CandlecastError
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
+from candlecast.core.models.cache import MODELS
 from candlecast.core.pipeline.candidates import Candidate, global_label
 from candlecast.core.pipeline.evaluate import choose_scope, evaluate, target_outcome
 from candlecast.core.pipeline.plan import SeriesPlan
@@ -103,8 +104,17 @@ def begin_run(config: Config, mode: str, run_id: str, log: Any) -> Run:
         versions=library_versions(),
     )
     keys = plugins.source.series(config.source)
+    MODELS.reserve(networks_of(config, len(keys), len(plan.targets)))
     log.info("run %s: %d series, store %s", run_id, len(keys), store.display_url)
     return Run(config, plan, mode, plugins, store, results, keys, log)
+
+
+def networks_of(config: Config, series: int, targets: int) -> int:
+    """How many registered networks one run uses: per target and cell, one per series
+    (`model.scope` series or both) and one for the universe (global or both)."""
+    scope = config.model.scope
+    per_cell = (series if scope in ("series", "both") else 0) + (scope in ("global", "both"))
+    return per_cell * len(config.model.cells) * targets
 
 
 @dataclass

@@ -4,7 +4,7 @@ or one run that asks for the same model twice) loads and traces each registered 
 Keyed by the model file's path *and* its SHA-256 (the registry's `file_sha256`): a file
 rewritten under the same name is a new key, so a stale model is never served. Bounded: the
 least recently used entry is dropped past `capacity` (`CANDLECAST_MODEL_CACHE`, default 512
-models; 0 turns the cache off). A cached network keeps its traced inference graph
+models, grown to hold every network of the run at hand: `reserve`; 0 turns the cache off). A cached network keeps its traced inference graph
 (`NetworkForecaster._call`), which is what makes the second run in a served process cheap.
 
 A cached object is shared: callers that change it (a warm start trains the loaded weights
@@ -47,6 +47,8 @@ class ModelCache:
     """Least-recently-used `(path, checksum) -> loaded model`, safe to share between threads."""
 
     def __init__(self, capacity: int | None = None) -> None:
+        # a capacity set here or in CANDLECAST_MODEL_CACHE is kept as it is; the default grows
+        self.fixed = capacity is not None or bool(os.environ.get(ENV, "").strip())
         self.capacity = capacity_from_env() if capacity is None else capacity
         self.stats = CacheStats()
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
@@ -78,6 +80,14 @@ class ModelCache:
                 self._items.popitem(last=False)
                 self.stats.evictions += 1
         return model
+
+    def reserve(self, models: int) -> None:
+        """Room for at least `models` (every network one run asks for), unless the capacity
+        was set. A run cycles through its networks in the same order every time, so a cache
+        smaller than the cycle would drop each model just before its next use and never hit."""
+        with self._lock:
+            if not self.fixed:
+                self.capacity = max(self.capacity, int(models))
 
     def clear(self) -> None:
         with self._lock:

@@ -144,3 +144,35 @@ def test_model_cache_keys_by_path_and_checksum_and_is_bounded():
     cache.get("c.keras", "s", loader("c"))
     assert len(cache) == 2 and cache.stats.evictions == 2
     assert ModelCache(capacity=0).get("a", "s", loader("x")) is not None
+
+
+def test_the_default_model_cache_grows_to_hold_a_run_and_a_set_capacity_stays(monkeypatch):
+    """An LRU cache smaller than the run's cycle of networks evicts each one just before its
+    next use: a run reserves room for all of its networks unless the capacity was set."""
+    from candlecast.core.models import cache as cache_module
+    from candlecast.flows.stages import networks_of
+
+    monkeypatch.delenv(cache_module.ENV, raising=False)
+    grown = ModelCache()
+    grown.reserve(800)
+    assert grown.capacity == 800
+    grown.reserve(10)
+    assert grown.capacity == 800  # never shrinks
+    for i in range(800):
+        grown.get(f"{i}.keras", "s", object)
+    for i in range(800):  # the next run: every model a hit
+        grown.get(f"{i}.keras", "s", object)
+    assert grown.stats.hits == 800 and grown.stats.evictions == 0
+    fixed = ModelCache(capacity=3)
+    fixed.reserve(800)
+    assert fixed.capacity == 3
+    monkeypatch.setenv(cache_module.ENV, "7")
+    pinned = ModelCache()
+    pinned.reserve(800)
+    assert pinned.capacity == 7
+
+    config = tiny_config()  # 1 cell
+    cells = len(config.model.cells)
+    assert networks_of(config, series=100, targets=2) == 100 * cells * 2
+    both = config.model_copy(update={"model": config.model.model_copy(update={"scope": "both"})})
+    assert networks_of(both, series=100, targets=2) == 101 * cells * 2
