@@ -35,6 +35,7 @@ from candlecast.core.models.targets import get_transform
 from candlecast.core.models.training import (
     TrainingReport,
     TrainingSet,
+    construction_turn,
     deterministic_construction,
     fit,
     seed_everything,
@@ -224,7 +225,7 @@ class NetworkForecaster:
             activation=self.cell_config.activation,
             params=self.cell_config.params,
         )
-        with deterministic_construction(self.training.seed):
+        with construction_turn(), deterministic_construction(self.training.seed):
             self.keras_model = build_model(self.cell, self.cells, arch)
 
     def train(self, data: TrainingSet, *, warm: bool = False) -> TrainingReport:

@@ -40,29 +40,31 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-_TRAINING_TURN = threading.RLock()
+_TRAINING_TURN = threading.Lock()
 _construction_lock = threading.Lock()
 
 
-@contextlib.contextmanager
-def training_turn() -> Iterator[None]:
-    """Hold for a whole training (seeds, build, fit): trainings in one process take turns.
+def training_turn() -> threading.Lock:
+    """The lock to hold for a whole training (seeds, build, fit): trainings in one process take
+    turns.
 
     TensorFlow's, Keras' and NumPy's seeds are process-wide, so two trainings at once would
     draw from the same generators and the run would no longer be reproducible; trainings in
     parallel are Dask's job (one per worker process). Nothing else waits for it: loading a
     model, forecasting and backtesting with a trained one draw no random numbers (a load
-    builds its layers under `construction_turn`)."""
-    with _TRAINING_TURN:
-        yield
+    builds its layers under `construction_turn`).
+
+    The lock itself, used directly in a `with` (no generator around it): a task's timeout
+    arrives as an exception raised in its thread at any point, even while it waits for the
+    turn, and only a plain lock's own `with` releases it whatever the point was."""
+    return _TRAINING_TURN
 
 
-@contextlib.contextmanager
-def construction_turn() -> Iterator[None]:
-    """Hold while Keras builds layers outside `deterministic_construction` (loading a file):
-    their unseeded draws must not land inside another thread's deterministic build."""
-    with _construction_lock:
-        yield
+def construction_turn() -> threading.Lock:
+    """The lock to hold while Keras builds layers: a build inside `deterministic_construction`,
+    or a file being loaded (whose unseeded draws must not land inside another thread's
+    deterministic build). Used directly in a `with`, as `training_turn`."""
+    return _construction_lock
 
 
 @contextlib.contextmanager
@@ -72,7 +74,8 @@ def deterministic_construction(seed: int) -> Iterator[None]:
     Keras gives unseeded initializers and dropout layers a seed from Python's global `random`
     at construction; any other thread of the process (Prefect's event client pings) may advance
     that generator, so the same seed could give different weights. While the block runs, those
-    draws come from a private generator seeded with `seed`.
+    draws come from a private generator seeded with `seed`. Hold `construction_turn()` around
+    it: the patched generator is the process's while the block runs.
     """
     from keras.src import backend
     from keras.src.random import seed_generator
@@ -83,15 +86,14 @@ def deterministic_construction(seed: int) -> Iterator[None]:
         return draws.randint(1, int(1e9))
 
     modules = [m for m in (seed_generator, backend.random) if hasattr(m, "make_default_seed")]
-    with _construction_lock:
-        saved = [(module, module.make_default_seed) for module in modules]
-        for module in modules:
-            module.make_default_seed = make_default_seed
-        try:
-            yield
-        finally:
-            for module, original in saved:
-                module.make_default_seed = original
+    saved = [(module, module.make_default_seed) for module in modules]
+    for module in modules:
+        module.make_default_seed = make_default_seed
+    try:
+        yield
+    finally:
+        for module, original in saved:
+            module.make_default_seed = original
 
 
 def configure_threads(threads: int | None) -> None:
