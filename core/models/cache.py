@@ -4,8 +4,9 @@ or one run that asks for the same model twice) loads and traces each registered 
 Keyed by the model file's path *and* its SHA-256 (the registry's `file_sha256`): a file
 rewritten under the same name is a new key, so a stale model is never served. Bounded: the
 least recently used entry is dropped past `capacity` (`CANDLECAST_MODEL_CACHE`, default 512
-models, grown to hold every network of the run at hand: `reserve`; 0 turns the cache off). A cached network keeps its traced inference graph
-(`NetworkForecaster._call`), which is what makes the second run in a served process cheap.
+models, grown to hold every network of the run at hand: `reserve`; 0 turns the cache off). A
+cached network keeps its traced inference graph (`NetworkForecaster._call`), which is what
+makes the second run in a served process cheap.
 
 A cached object is shared: callers that change it (a warm start trains the loaded weights
 further) must load their own copy instead (`load=` without the cache).
@@ -24,11 +25,11 @@ DEFAULT_CAPACITY = 512
 ENV = "CANDLECAST_MODEL_CACHE"
 
 
-def capacity_from_env() -> int:
-    """`CANDLECAST_MODEL_CACHE` as a number of models (default 512, 0 = off)."""
+def capacity_from_env() -> int | None:
+    """`CANDLECAST_MODEL_CACHE` as a number of models (0 = off); None where it is not set."""
     raw = os.environ.get(ENV, "").strip()
     if not raw:
-        return DEFAULT_CAPACITY
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -47,9 +48,10 @@ class ModelCache:
     """Least-recently-used `(path, checksum) -> loaded model`, safe to share between threads."""
 
     def __init__(self, capacity: int | None = None) -> None:
+        configured = capacity_from_env() if capacity is None else capacity
         # a capacity set here or in CANDLECAST_MODEL_CACHE is kept as it is; the default grows
-        self.fixed = capacity is not None or bool(os.environ.get(ENV, "").strip())
-        self.capacity = capacity_from_env() if capacity is None else capacity
+        self.fixed = configured is not None
+        self.capacity = DEFAULT_CAPACITY if configured is None else configured
         self.stats = CacheStats()
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
