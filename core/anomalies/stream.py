@@ -1,6 +1,6 @@
 """Streaming anomaly scores: each new value's surprise, as a likelihood, as one rarity.
 
-For each value, from the values up to it only, three rarities (-log10 of a tail probability
+For each value, from the values up to it only, six rarities (-log10 of a tail probability
 / 10, in [0, 1]):
 
 1. `likelihood`: the raw surprise of the cheap predictors (`surprise.surprise_features`:
@@ -8,24 +8,30 @@ For each value, from the values up to it only, three rarities (-log10 of a tail 
    per value, turned into one anomaly likelihood (`likelihood.log_tail`): the recent surprise
    against the stream's own history of surprise. Taking the largest raw surprise and judging
    it once keeps one feature's noise from being judged five times over;
-2. `novelty`: 1 when the value leaves the range seen so far by a margin (Numenta's "spatial
+2. `season`: the same likelihood of the surprise against the value one season before
+   (`surprise.seasonal_surprise`; the season is a day of candles, passed in by the detector,
+   none for daily candles): a day that breaks the series' daily pattern, its peak missing,
+   lower or flat, where every value is one the level has seen. A likelihood of its own, so
+   that a series whose days differ a lot does not make every other feature's surprise look
+   ordinary;
+3. `novelty`: 1 when the value leaves the range seen so far by a margin (Numenta's "spatial
    anomaly": a value never seen is an anomaly whatever the likelihood says), at most once per
    `novelty_quiet` values on each side of the range (a value climbing out of its range sets a
    new record every candle),
    and not over the likelihood's learning period (the range is still being learnt);
-3. `jump`: how rare the size of the change from the previous value is among the changes before
+4. `jump`: how rare the size of the change from the previous value is among the changes before
    it (`surprise.jump_size`, ranked by `likelihood.empirical_rarity`): a spike or a step is
    scored on its own candle, where the likelihood averages a few. A record is only as rare
    as the history is long (0.33 after 2,000 candles), so a jump alone reaches a threshold of
    1 in 500 and not one of 1 in 100,000;
-4. `reversal`: the same for a move the next value undid (`surprise.reversal_size`: out and
+5. `reversal`: the same for a move the next value undid (`surprise.reversal_size`: out and
    back, a spike or a bad tick), ranked among the reversals before it: much rarer than a move
    of its size, so a spike stands out where large moves are common;
-5. `burst`: how rare the recent variance of the changes over their usual one is
+6. `burst`: how rare the recent variance of the changes over their usual one is
    (`surprise.variance_ratio`), ranked the same way: a volatility burst is a record from its
    first few candles and stays one while it fills the window.
 
-The candle's score is the largest of the five, with a quiet period on the likelihood: after
+The candle's score is the largest of the six, with a quiet period on each likelihood: after
 it reaches `quiet_level`, its next `quiet` values score at most just below that, so one
 anomaly is one alarm and not a volley of them (the first alarm is the one that matters; every
 later one would be another call on the operator). The driver is the part behind the score
@@ -57,6 +63,7 @@ from candlecast.core.anomalies.surprise import (
     SurpriseSettings,
     jump_size,
     reversal_size,
+    seasonal_surprise,
     surprise_features,
     variance_ratio,
 )
@@ -67,8 +74,11 @@ QUIET_MARGIN = 0.99
 
 NOVELTY = "novelty"
 LIKELIHOOD = "likelihood"
-PARTS = (LIKELIHOOD, NOVELTY, JUMP, REVERSAL, BURST)
+SEASON = "season"
+PARTS = (LIKELIHOOD, SEASON, NOVELTY, JUMP, REVERSAL, BURST)
 """The rarities a score is the largest of, in the order they are reported."""
+AVERAGED = 2
+"""The first AVERAGED parts are likelihoods of a window of surprise, quieted after an alarm."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +106,14 @@ def stream_scores(
     *,
     forecast_raw: ArrayLike | None = None,
     index: pd.Index | None = None,
+    season: int | None = None,
 ) -> pd.DataFrame:
     """Per value: `score` (in [0, 1], after the quiet period), `rarity` (before it), `driver`
-    (the part or feature behind it), one `rarity_<part>` column per part (likelihood, novelty,
-    jump, reversal, burst) and one `raw_<feature>` column per raw surprise (and `raw_jump`,
-    `raw_reversal` and `raw_burst`: the sizes ranked).
+    (the part or feature behind it), one `rarity_<part>` column per part (likelihood, season,
+    novelty, jump, reversal, burst) and one `raw_<feature>` column per raw surprise (and
+    `raw_season`, and `raw_jump`, `raw_reversal` and `raw_burst`: the sizes ranked).
+
+    `season` is the length of the series' season in values (a day of candles), None for none.
 
     `forecast_raw` is the raw surprise against published forecasts (0 where none), when any.
     """
@@ -125,8 +138,14 @@ def stream_scores(
     reversal = empirical_rarity(reversals, settings.likelihood.learn)
     ratios = variance_ratio(values, settings.surprise)
     burst = empirical_rarity(ratios, settings.likelihood.learn, settings.surprise.variance_window)
-    parts = np.vstack([likelihood, novelty, jump, reversal, burst])  # [part, value], in PARTS order
-    quieted = quiet_period(likelihood, settings.quiet, settings.quiet_level)
+    seasonal_raw = seasonal_surprise(values, season, settings.surprise)
+    seasonal = rarity(log_tail(seasonal_raw, settings.likelihood))
+    parts = np.vstack([likelihood, seasonal, novelty, jump, reversal, burst])  # in PARTS order
+    # the likelihoods average a window: after an alarm each is quiet for a while
+    quieted = np.max(
+        [quiet_period(part, settings.quiet, settings.quiet_level) for part in parts[:AVERAGED]],
+        axis=0,
+    )
     # the feature behind the likelihood: the most surprised on the value itself, else the one
     # with the most surprise over the likelihood's short window
     recent = pd.DataFrame(raw.T).rolling(settings.likelihood.short, min_periods=1).mean()
@@ -136,7 +155,7 @@ def stream_scores(
     driver = np.where(top == 0, behind, np.asarray(PARTS, dtype=object)[top])
     frame = pd.DataFrame(
         {
-            "score": np.fmax(quieted, parts[1:].max(axis=0)),
+            "score": np.fmax(quieted, parts[AVERAGED:].max(axis=0)),
             "rarity": parts.max(axis=0),
             "driver": driver.astype(object),
         },
@@ -149,6 +168,7 @@ def stream_scores(
     frame[f"raw_{JUMP}"] = jumps
     frame[f"raw_{REVERSAL}"] = reversals
     frame[f"raw_{BURST}"] = ratios
+    frame[f"raw_{SEASON}"] = seasonal_raw
     return frame
 
 

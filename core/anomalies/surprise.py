@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from candlecast.core.anomalies.robust import MEAN_AD_TO_SIGMA
+from candlecast.core.anomalies.robust import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA
 from candlecast.core.errors import ConfigError
 
 FEATURES = ("novelty", "level", "shift", "context")
@@ -216,6 +216,34 @@ def forecast_surprise(
     z = np.where(np.isfinite(width) & (width > 0), miss / np.where(width > 0, width, 1.0), np.nan)
     # an interval's edge is about two sigma: the ramp starts where the other features' does
     return np.nan_to_num(_ramp(2.0 * z, settings))
+
+
+def seasonal_surprise(
+    values: ArrayLike, season: int | None, settings: SurpriseSettings = SurpriseSettings()
+) -> np.ndarray:
+    """Raw surprise of each value against the value one `season` before it (the same time of
+    the previous day, say), in [0, 1], ramped like the features: a day that breaks the series'
+    daily pattern (its peak missing, lower, flat) surprises this prediction where the level's
+    sees nothing unusual. The usual miss is the median of the last `max(scale_span,
+    3 x season)` misses, so an anomaly a season long does not become the usual in its own
+    course. 0 without a season (`None`, or one as long as the values), over the first season
+    and for NaN values. From values up to each one only."""
+    raw = np.asarray(values, dtype="float64")
+    if season is not None and (
+        isinstance(season, bool) or not isinstance(season, int) or season < 2
+    ):
+        raise ConfigError(f"season must be a count of at least 2 candles or None, got {season!r}")
+    if season is None or season >= raw.size:
+        return np.zeros(raw.size)
+    x = pd.Series(raw).ffill().bfill().to_numpy()
+    error = np.concatenate([np.full(season, np.nan), x[season:] - x[:-season]])
+    window = max(settings.scale_span, 3 * season)
+    usual = pd.Series(np.abs(error)).rolling(window, min_periods=window // 4).median().shift(1)
+    seen_range = np.maximum.accumulate(x) - np.minimum.accumulate(x)
+    floor = settings.range_floor * np.concatenate([[0.0], seen_range[:-1]]) + 1e-12
+    usual = usual.to_numpy()
+    miss = _ramp(np.abs(error) / (np.fmax(usual, floor) * MAD_TO_SIGMA), settings)
+    return np.where(np.isfinite(raw) & np.isfinite(usual), miss, 0.0)
 
 
 def _miss(error: np.ndarray, floor: np.ndarray, settings: SurpriseSettings) -> np.ndarray:

@@ -3,7 +3,8 @@ champion's published forecast, where one exists) missed it, as an anomaly likeli
 how rare its move is for the series.
 
 The score of a candle comes from the candles up to it only (`core/anomalies/stream.py`): one
-HTM-style likelihood of the largest raw surprise (with a quiet period after an alarm), the
+HTM-style likelihood of the largest raw surprise and one of the surprise against the close a
+day before (for intraday timeframes; each with a quiet period after an alarm), the
 novelty of a close outside the range seen so far, and the jump, reversal, burst and frozen-run
 sizes ranked against the series' own history, the largest as a rarity in [0, 1] (0.3 = a
 1-in-1,000 tail). The threshold is the rarity of `target_fpr` itself (each part is already a
@@ -50,6 +51,7 @@ DRIVERS = {
     "context": "the close broke a pattern the series has always repeated",
     "reversal": "a move the next close undid, as large as seldom before in this series",
     "burst": "most recent changes large, as seldom before in this series",
+    "season": "the closes against the same time a day before, as seldom missed in this series",
     "forecast": "the miss against the champion's published forecast",
 }
 
@@ -80,6 +82,7 @@ class SurpriseDetector:
             self.settings,
             forecast_raw=self._forecast_raw(ctx, closes),
             index=ctx.candles.index,
+            season=_season(ctx.timeframe),
         )
         frozen = unchanged_run(closes)
         stale = frozen_rarity(frozen, self.rules.frozen_candles, self.settings.likelihood.learn)
@@ -195,6 +198,14 @@ class SurpriseDetector:
             f"(a {rate} tail for this series); threshold {threshold.value:.2f} is exceeded by "
             f"{threshold.rate}."
         )
+
+
+def _season(timeframe: str) -> int | None:
+    """Candles in a day, for intraday timeframes (None for a day or longer)."""
+    from candlecast.core.market.timeframes import timeframe_seconds
+
+    seconds = timeframe_seconds(timeframe)
+    return 86_400 // seconds if seconds < 86_400 else None
 
 
 def _origin(closes: np.ndarray, position: int, back: int = 2) -> int:

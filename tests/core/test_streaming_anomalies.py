@@ -22,6 +22,7 @@ from candlecast.core.anomalies.stream import StreamSettings, quiet_period, strea
 from candlecast.core.anomalies.surprise import (
     SurpriseSettings,
     jump_size,
+    seasonal_surprise,
     surprise_features,
     variance_ratio,
 )
@@ -54,9 +55,9 @@ def test_scores_do_not_change_when_the_future_is_removed():
     values = _walk(1500, seed=1)
     values[900] *= 1.05
     values[1200:] *= 0.95
-    full = stream_scores(values)
+    full = stream_scores(values, season=24)
     for cut in (400, 901, 1100, 1350):
-        prefix = stream_scores(values[:cut])
+        prefix = stream_scores(values[:cut], season=24)
         for column in full.columns.drop("driver"):  # every part and raw surprise too
             np.testing.assert_array_equal(prefix[column].to_numpy(), full[column].to_numpy()[:cut])
         assert list(prefix["driver"]) == list(full["driver"][:cut])
@@ -280,3 +281,54 @@ def test_a_frozen_price_is_rare_only_for_a_series_that_seldom_stands_still():
     usual = frozen_rarity(stepped_run, least=6, learn=300)
     sixes = np.flatnonzero(stepped_run[1000:] == 6) + 1000
     assert sixes.size and np.max(usual[sixes]) < rarity_of_rate(0.002)
+
+
+def _daily(days: int, per_day: int = 48, seed: int = 0) -> np.ndarray:
+    """A daily pattern (a peak from a third to half of each day) with noise."""
+    t = np.arange(days * per_day)
+    peak = ((t % per_day) >= per_day // 3) & ((t % per_day) < per_day // 2)
+    return 20.0 + 60.0 * peak + np.random.default_rng(seed).normal(0.0, 2.0, t.size)
+
+
+def test_a_day_that_breaks_the_daily_pattern_is_flagged_by_the_season_part():
+    """The peak missing one day: nothing unusual for the level (every value is one the series
+    takes each day), a surprise for the value a season before."""
+    clean = _daily(40)
+    broken = clean.copy()
+    day = slice(30 * 48, 31 * 48)
+    broken[day] = np.where(broken[day] > 50.0, broken[day] - 60.0, broken[day])
+    threshold = rarity_of_rate(0.002)
+    scores = stream_scores(broken, season=48)
+    assert scores["score"].iloc[day].max() >= threshold
+    assert scores["driver"].iloc[day][scores["score"].iloc[day] >= threshold].eq("season").all()
+    assert scores["score"].iloc[600 : 30 * 48].max() < threshold  # the days before: nothing
+    assert stream_scores(clean, season=48)["score"].iloc[600:].max() < threshold
+    # without the season (a timeframe of a day or more), the broken day goes unseen
+    assert stream_scores(broken)["score"].iloc[day].max() < threshold
+
+
+def test_the_seasonal_surprise_is_zero_without_a_season_and_its_length_is_checked():
+    values = _daily(10)
+    assert not seasonal_surprise(values, None).any()
+    assert not seasonal_surprise(values[:40], 48).any()  # shorter than a season
+    raw = seasonal_surprise(values, 48)
+    assert raw.min() >= 0.0 and raw.max() <= 1.0 and not raw[:48].any()
+    for bad in (1, True, 2.5):
+        with pytest.raises(ConfigError, match="season must be a count of at least 2 candles"):
+            seasonal_surprise(values, bad)
+
+
+@pytest.mark.parametrize(("timeframe", "season"), [("5m", 288), ("1h", 24), ("1d", None)])
+def test_the_detector_takes_a_day_of_candles_as_the_season(timeframe, season, monkeypatch):
+    seen = []
+    real = seasonal_surprise
+
+    def spy(values, length, settings=SurpriseSettings()):
+        seen.append(length)
+        return real(values, length, settings)
+
+    monkeypatch.setattr("candlecast.core.anomalies.stream.seasonal_surprise", spy)
+    candles = make_candles(400, seed=3, timeframe=timeframe)
+    ctx = DetectionContext(SERIES, timeframe, candles, decompose_candles(candles, timeframe))
+    SurpriseDetector().scores(ctx)
+    assert seen == [season]
