@@ -134,8 +134,10 @@ class SurpriseDetector:
                     frozen=frozen,
                     bursts=bursts,
                 )
-                if drivers[position] == BURST and kind != FROZEN_PRICE:
-                    kind = VOLATILITY_BURST  # what made it rare is a burst, whatever the move
+            if drivers[position] == BURST and kind != FROZEN_PRICE:
+                # what made it rare is a burst, whatever the move: a burst that began with a
+                # move named on its own (a spike, a crash) is a burst from here on
+                kind = VOLATILITY_BURST
             if not judged[position]:
                 continue
             score = float(values[position])

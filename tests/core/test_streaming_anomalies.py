@@ -332,3 +332,24 @@ def test_the_detector_takes_a_day_of_candles_as_the_season(timeframe, season, mo
     ctx = DetectionContext(SERIES, timeframe, candles, decompose_candles(candles, timeframe))
     SurpriseDetector().scores(ctx)
     assert seen == [season]
+
+
+def test_a_run_of_alarms_that_turns_into_a_burst_is_named_a_burst_from_there_on():
+    """A burst often opens with one large move, named on its own (a spike, a bad tick); once
+    the burst part drives the alarms, the rest of the run is a volatility burst."""
+    candles = make_candles(600, seed=2, random_walk=True)
+    candles.iloc[500, candles.columns.get_loc("close")] *= 1.05  # out, and back at 501
+
+    class Scripted(SurpriseDetector):
+        def scores(self, ctx):
+            frame = super().scores(ctx)
+            frame["score"] = 0.0
+            frame.iloc[500:504, frame.columns.get_loc("score")] = 0.4
+            drivers = ["jump", "reversal", "burst", "jump"]
+            frame.iloc[500:504, frame.columns.get_loc("driver")] = drivers
+            return frame
+
+    ctx = _context(candles, since=450)
+    kinds = [flag.kind for flag in Scripted().detect(ctx)]
+    assert kinds[0] in ("spike", "bad_tick") and kinds[1] == kinds[0]
+    assert kinds[2:] == ["volatility_burst", "volatility_burst"]
