@@ -10,8 +10,9 @@ For each value, from the values up to it only, six rarities (-log10 of a tail pr
    it once keeps one feature's noise from being judged five times over;
 2. `season`: the same likelihood of the surprise against the value one season before
    (`surprise.seasonal_surprise`; the season is a day of candles, passed in by the detector,
-   none for daily candles): a day that breaks the series' daily pattern, its peak missing,
-   lower or flat, where every value is one the level has seen. A likelihood of its own, so
+   none for daily candles; only where the series repeats it): a day that breaks the series'
+   daily pattern, its peak missing, lower or flat, where every value is one the level has
+   seen. A likelihood of its own, so
    that a series whose days differ a lot does not make every other feature's surprise look
    ordinary;
 3. `novelty`: 1 when the value leaves the range seen so far by a margin (Numenta's "spatial

@@ -226,8 +226,11 @@ def seasonal_surprise(
     daily pattern (its peak missing, lower, flat) surprises this prediction where the level's
     sees nothing unusual. The usual miss is the median of the last `max(scale_span,
     3 x season)` misses, so an anomaly a season long does not become the usual in its own
-    course. 0 without a season (`None`, or one as long as the values), over the first season
-    and for NaN values. From values up to each one only."""
+    course. Only where the series repeats its season: where the value one season before has
+    missed by less, on average over that window, than the value half a season before (on a
+    random walk the older value is the further one, so a price series that does not repeat
+    its day is not judged against it). 0 without a season (`None`, or one as long as the
+    values), over the first season and for NaN values. From values up to each one only."""
     raw = np.asarray(values, dtype="float64")
     if season is not None and (
         isinstance(season, bool) or not isinstance(season, int) or season < 2
@@ -243,7 +246,16 @@ def seasonal_surprise(
     floor = settings.range_floor * np.concatenate([[0.0], seen_range[:-1]]) + 1e-12
     usual = usual.to_numpy()
     miss = _ramp(np.abs(error) / (np.fmax(usual, floor) * MAD_TO_SIGMA), settings)
-    return np.where(np.isfinite(raw) & np.isfinite(usual), miss, 0.0)
+    half = season // 2
+    opposite = np.concatenate([np.full(half, np.nan), x[half:] - x[:-half]])
+    seasonal = _mean_miss(error, window) < _mean_miss(opposite, window)
+    return np.where(np.isfinite(raw) & np.isfinite(usual) & seasonal, miss, 0.0)
+
+
+def _mean_miss(error: np.ndarray, window: int) -> np.ndarray:
+    """The mean absolute miss of the `window` values before each one (NaN: too few yet)."""
+    misses = pd.Series(np.abs(error)).rolling(window, min_periods=window // 4).mean()
+    return misses.shift(1).to_numpy()
 
 
 def _miss(error: np.ndarray, floor: np.ndarray, settings: SurpriseSettings) -> np.ndarray:

@@ -313,6 +313,11 @@ def test_the_seasonal_surprise_is_zero_without_a_season_and_its_length_is_checke
     assert not seasonal_surprise(values[:40], 48).any()  # shorter than a season
     raw = seasonal_surprise(values, 48)
     assert raw.min() >= 0.0 and raw.max() <= 1.0 and not raw[:48].any()
+    # a random walk (a price) does not repeat its day: the value a day before is further off
+    # than the one half a day before, so it is never judged against it, however far it moves
+    for seed in range(3):
+        walk = _walk(3000, seed=seed) * np.exp(0.002 * np.sin(2 * np.pi * np.arange(3000) / 24))
+        assert not seasonal_surprise(walk, 24).any()
     for bad in (1, True, 2.5):
         with pytest.raises(ConfigError, match="season must be a count of at least 2 candles"):
             seasonal_surprise(values, bad)
