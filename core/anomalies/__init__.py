@@ -9,7 +9,7 @@ from candlecast.core.anomalies.detector import (
     judged_through,
     run_detectors,
 )
-from candlecast.core.anomalies.events import merge_events
+from candlecast.core.anomalies.events import continue_kinds, merge_events
 from candlecast.core.anomalies.flag import SEVERITIES, AnomalyEvent, Flag, Severity
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Severity",
     "Threshold",
     "calibrate",
+    "continue_kinds",
     "judged_through",
     "merge_events",
     "run_detectors",

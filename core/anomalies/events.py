@@ -9,7 +9,8 @@ across runs stays one event.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 
 import pandas as pd
 
@@ -85,6 +86,46 @@ def merge_events(
             still_open = newest - event.end <= gap - step
             events.append(_with_open(event, still_open))
     return sorted(events, key=lambda e: (e.series, e.kind, e.start))
+
+
+def continue_kinds(
+    flags: Iterable[Flag],
+    open_events: Sequence[AnomalyEvent],
+    families: Iterable[Iterable[str]],
+    timeframe: str,
+    *,
+    keep: Collection[str] = (),
+    max_gap: int = DEFAULT_MAX_GAP,
+) -> list[Flag]:
+    """`flags` (sorted by time), where a chain of flags that continues an event the previous
+    run left open (each at most `max_gap` candles after the one before, the first after the
+    event's end) takes the event's kind, when both kinds are of one family (the kinds one
+    detector names). One anomaly is one kind: a detector names a run of alarms at its first
+    candle, and a later run, scoring on a window that moved, may see that first candle
+    differently. Flags of a kind in `keep` keep it (an anomaly can turn into one: a burst
+    that opened with one large move), and the chain carries on under that kind."""
+    family_of = {kind: number for number, kinds in enumerate(families) for kind in kinds}
+    gap = timeframe_offset(timeframe) * max_gap
+    chains: dict[tuple[str, int], tuple[str, pd.Timestamp]] = {}
+    for event in open_events:
+        family = family_of.get(event.kind)
+        if family is not None:
+            chains[(event.series, family)] = (event.kind, event.end)
+    result = []
+    for flag in sorted(flags, key=lambda f: f.timestamp):
+        family = family_of.get(flag.kind)
+        chain = chains.get((flag.series, family)) if family is not None else None
+        if chain is not None and _continues(flag.timestamp - chain[1], gap):
+            if flag.kind != chain[0] and flag.kind not in keep:
+                flag = replace(flag, kind=chain[0])
+            chains[(flag.series, family)] = (flag.kind, max(chain[1], flag.timestamp))
+        result.append(flag)
+    return result
+
+
+def _continues(delta: pd.Timedelta, gap: pd.Timedelta) -> bool:
+    """A flag `delta` after a chain's last candle continues it (later, at most `gap`)."""
+    return pd.Timedelta(0) < delta <= gap
 
 
 def _runs(flags: list[Flag], gap: pd.Timedelta) -> list[list[Flag]]:

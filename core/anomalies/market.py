@@ -39,6 +39,10 @@ SPIKE = "spike"
 PRICE_KINDS = (FLASH_CRASH, FROZEN_PRICE, BAD_TICK, SPIKE, VOLATILITY_BURST, LEVEL_SHIFT)
 """The kinds the streaming price detector names."""
 
+ESCALATIONS = frozenset({VOLATILITY_BURST})
+"""Kinds an anomaly named otherwise can turn into as it goes on (a burst that opened with one
+large move): a flag of one keeps its kind where it continues an anomaly of another."""
+
 KIND_TITLES = {
     FLASH_CRASH: "flash crash with recovery",
     FROZEN_PRICE: "frozen (stale) price",
@@ -159,6 +163,7 @@ def _previous(x: np.ndarray, position: int) -> float:
 
 __all__ = [
     "BAD_TICK",
+    "ESCALATIONS",
     "FLASH_CRASH",
     "FROZEN_PRICE",
     "KIND_TITLES",

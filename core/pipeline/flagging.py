@@ -1,7 +1,7 @@
 """The last stage of a series' run, its anomaly step: the newest candles since the last run are
 judged by every detector, the flags on one candle merge into one flag with a calibrated score
 (`core/anomalies/merge.py`), flags merge into events, and an event still open from the last run
-continues. The per-candle calibrated score of the detectors that have one (`rarity(ctx)`: the
+continues, under its kind (`events.continue_kinds`). The per-candle calibrated score of the detectors that have one (`rarity(ctx)`: the
 streaming ones) is kept too: the NAB bench reads it."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 
 from candlecast.core.anomalies.announce import announce_after, to_announce
 from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
-from candlecast.core.anomalies.events import merge_events
+from candlecast.core.anomalies.events import continue_kinds, merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
+from candlecast.core.anomalies.market import ESCALATIONS
 from candlecast.core.anomalies.merge import merge_flags
 from candlecast.core.decomposition import Decomposition
 from candlecast.core.errors import CandlecastError
@@ -88,6 +89,8 @@ def flag_series(
     if merge:
         scales = {getattr(d, "name", ""): getattr(d, "score_scale", None) for d in ran}
         flags = merge_flags(flags, target_fpr, scales)
+    families = [getattr(d, "kinds", ()) for d in ran]
+    flags = continue_kinds(flags, open_events, families, timeframe, keep=ESCALATIONS)
     flags.sort(key=lambda f: (f.timestamp, f.detector, f.kind))
     rarity = pd.concat(rarities, axis=1).max(axis=1) if rarities else None
     # events with no flag up to what was judged this run are closed

@@ -19,10 +19,12 @@ from candlecast.core.anomalies import (
     Detector,
     Flag,
     calibrate,
+    continue_kinds,
     judged_through,
     merge_events,
     run_detectors,
 )
+from candlecast.core.anomalies.market import ESCALATIONS
 from candlecast.core.decomposition import Decomposition, decompose_candles
 from candlecast.core.errors import ConfigError, DataError, PluginError
 from candlecast.plugins.detectors.breach import BreachDetector
@@ -346,6 +348,42 @@ def test_a_run_that_judges_candles_already_counted_does_not_count_them_twice() -
     again = merge_events([flag_at(6), flag_at(7)], "1h", first, as_of=T0 + 7 * HOUR)
 
     assert [(e.start, e.end, e.flag_count) for e in again] == [(T0 + 5 * HOUR, T0 + 7 * HOUR, 3)]
+
+
+PRICE_FAMILY = ("flash_crash", "spike", "level_shift", "volatility_burst")
+
+
+def test_flags_that_continue_an_open_event_take_its_kind() -> None:
+    """One anomaly, one kind: a later run that names its continuation otherwise (its window
+    moved, so the alarm run's first candle may differ) does not split it in two."""
+    (crash,) = merge_events([flag_at(5, "flash_crash")], "1h", as_of=T0 + 5 * HOUR)
+    flags = [flag_at(6, "level_shift"), flag_at(8, "level_shift"), flag_at(12, "level_shift")]
+    flags.append(flag_at(7, "volume_spike"))  # another detector's kind: not its anomaly
+
+    continued = continue_kinds(flags, [crash], [PRICE_FAMILY, ("volume_spike",)], "1h")
+
+    assert [(f.timestamp, f.kind) for f in continued] == [
+        (T0 + 6 * HOUR, "flash_crash"),
+        (T0 + 7 * HOUR, "volume_spike"),
+        (T0 + 8 * HOUR, "flash_crash"),  # two candles after the last: the chain goes on
+        (T0 + 12 * HOUR, "level_shift"),  # past the gap: a new anomaly
+    ]
+    events = merge_events(continued, "1h", [crash], as_of=T0 + 12 * HOUR)
+    assert [(e.kind, e.start, e.end, e.flag_count) for e in events if e.kind != "volume_spike"] == [
+        ("flash_crash", T0 + 5 * HOUR, T0 + 8 * HOUR, 3),
+        ("level_shift", T0 + 12 * HOUR, T0 + 12 * HOUR, 1),
+    ]
+
+
+def test_an_anomaly_that_turns_into_a_burst_keeps_the_burst_kind_across_runs() -> None:
+    (spike,) = merge_events([flag_at(5, "spike")], "1h", as_of=T0 + 5 * HOUR)
+    flags = [flag_at(6, "volatility_burst"), flag_at(7, "level_shift")]
+
+    continued = continue_kinds(flags, [spike], [PRICE_FAMILY], "1h", keep=ESCALATIONS)
+
+    assert [f.kind for f in continued] == ["volatility_burst", "volatility_burst"]
+    # without an open event nothing is renamed
+    assert continue_kinds(flags, [], [PRICE_FAMILY], "1h") == flags
 
 
 def test_flags_across_runs_through_the_detectors_continue_one_event(
