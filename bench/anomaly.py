@@ -14,7 +14,8 @@ one-candle spike is a `spike`, a `bad_tick` or a `flash_crash`; a variance burst
 
 Takes the last `history-days + days` of an hourly candle CSV (default
 `../shared/data/BTCUSDT_binance-spot_1h.csv`, read where it lies, never copied; the bench says
-so and stops when it is absent), fills short gaps with synthetic candles, and then, as the flow
+so and stops when it is absent; run it on `BTCUSDT_binance-usdm-futures_1h.csv` too, a calm
+2023 beside a volatile 2021: a method that wins on one regime only is not a win), fills short gaps with synthetic candles, and then, as the flow
 does: decomposes log(close) and runs the irregular and volume detectors on the last `days`,
 with the candles before them as the history their thresholds are calibrated on (at the flow's
 default target rate unless --fpr). Two ways:
