@@ -411,11 +411,18 @@ def graphs_of(keras_model: Any) -> dict:
 class _Inference:
     """`model(inputs, training=False)` as a callable of its own. TensorFlow counts retracing
     per Python function (its code object): with one shared lambda, every new model's first
-    trace counted as a retrace of the models before it, and a run warned after five."""
+    trace counted as a retrace of the models before it, and a run warned after five.
+
+    It holds its model weakly: the graph is the value of the model's entry in `_GRAPHS`, and a
+    value that held its own key alive kept every model a process had ever forecast with (and
+    its graphs) for good, however the model cache let it go."""
 
     def __init__(self, model: Any) -> None:
-        self.model = model
+        self.model = weakref.ref(model)
         self.__name__ = f"{getattr(model, 'name', 'model')}_inference"
 
     def __call__(self, inputs: dict[str, Any]) -> Any:
-        return self.model(inputs, training=False)
+        model = self.model()
+        if model is None:  # the graph outlived its model: never traced again
+            raise ModelError("inference graph called after its model was released")
+        return model(inputs, training=False)

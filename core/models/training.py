@@ -166,6 +166,20 @@ def _dataset(
     return data.batch(batch_size).prefetch(2)
 
 
+TRAINING_GRAPHS = ("train_function", "test_function", "predict_function")
+"""The traced step functions Keras keeps on a model after `fit` (and rebuilds when needed)."""
+
+
+def release_training_graphs(model: Any) -> None:
+    """Drop the training and validation step graphs a `fit` traced and left on the model: a
+    trained network is kept (model cache, the run's forecasts) for its weights and its own
+    inference graph only, and each kept step graph cost ~10 MB (a full 16-series run keeps
+    128). A later `fit` (a warm start) traces them again."""
+    for name in TRAINING_GRAPHS:
+        if getattr(model, name, None) is not None:
+            setattr(model, name, None)
+
+
 def fit(
     model: Any,
     inputs: dict[str, np.ndarray],
@@ -210,6 +224,7 @@ def fit(
         callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
+    release_training_graphs(model)
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     train_loss = losses.get("loss", [float("nan")])
     val_loss = losses.get("val_loss")
