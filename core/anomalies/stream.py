@@ -12,9 +12,8 @@ For each value, from the values up to it only, six rarities (-log10 of a tail pr
    (`surprise.seasonal_surprise`; the season is a day of candles, passed in by the detector,
    none for daily candles; only where the series repeats it): a day that breaks the series'
    daily pattern, its peak missing, lower or flat, where every value is one the level has
-   seen. A likelihood of its own, so
-   that a series whose days differ a lot does not make every other feature's surprise look
-   ordinary;
+   seen. A likelihood of its own, so that a series whose days differ a lot does not make
+   every other feature's surprise look ordinary;
 3. `novelty`: 1 when the value leaves the range seen so far by a margin (Numenta's "spatial
    anomaly": a value never seen is an anomaly whatever the likelihood says), at most once per
    `novelty_quiet` values on each side of the range (a value climbing out of its range sets a

@@ -1,8 +1,9 @@
 """The last stage of a series' run, its anomaly step: the newest candles since the last run are
 judged by every detector, the flags on one candle merge into one flag with a calibrated score
 (`core/anomalies/merge.py`), flags merge into events, and an event still open from the last run
-continues, under its kind (`events.continue_kinds`). The per-candle calibrated score of the detectors that have one (`rarity(ctx)`: the
-streaming ones) is kept too: the NAB bench reads it."""
+continues, under its kind (`events.continue_kinds`). The per-candle calibrated score of the
+detectors that have one (`rarity(ctx)`: the streaming ones) is kept too: the NAB bench reads
+it."""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from candlecast.core.anomalies.market import (
 )
 from candlecast.core.anomalies.stream import StreamSettings, stream_scores
 from candlecast.core.anomalies.surprise import BURST, REVERSAL, forecast_surprise
+from candlecast.core.market.timeframes import timeframe_seconds
 from candlecast.plugins import hookimpl
 from candlecast.plugins.detectors.breach import latest_forecasts, widest_level
 from candlecast.plugins.hookspecs import Register
@@ -204,8 +205,6 @@ class SurpriseDetector:
 
 def _season(timeframe: str) -> int | None:
     """Candles in a day, for intraday timeframes (None for a day or longer)."""
-    from candlecast.core.market.timeframes import timeframe_seconds
-
     seconds = timeframe_seconds(timeframe)
     return 86_400 // seconds if seconds < 86_400 else None
 
