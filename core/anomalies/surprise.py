@@ -143,8 +143,7 @@ def jump_size(values: ArrayLike, settings: SurpriseSettings = SurpriseSettings()
     x = pd.Series(raw).ffill().bfill().to_numpy()
     if x.size == 0:
         return np.zeros(0)
-    seen_range = np.maximum.accumulate(x) - np.minimum.accumulate(x)
-    floor = settings.range_floor * np.concatenate([[0.0], seen_range[:-1]]) + 1e-12
+    floor = _range_floor(x, settings)
     change = np.abs(np.diff(x, prepend=x[0]))
     usual = pd.Series(change).ewm(span=settings.scale_span, adjust=False).mean().shift(1)
     scale = np.fmax(np.nan_to_num(usual.to_numpy(), nan=np.inf), floor)
@@ -239,17 +238,27 @@ def seasonal_surprise(
     if season is None or season >= raw.size:
         return np.zeros(raw.size)
     x = pd.Series(raw).ffill().bfill().to_numpy()
-    error = np.concatenate([np.full(season, np.nan), x[season:] - x[:-season]])
+    error = _change_over(x, season)
     window = max(settings.scale_span, 3 * season)
     usual = pd.Series(np.abs(error)).rolling(window, min_periods=window // 4).median().shift(1)
-    seen_range = np.maximum.accumulate(x) - np.minimum.accumulate(x)
-    floor = settings.range_floor * np.concatenate([[0.0], seen_range[:-1]]) + 1e-12
+    floor = _range_floor(x, settings)
     usual = usual.to_numpy()
     miss = _ramp(np.abs(error) / (np.fmax(usual, floor) * MAD_TO_SIGMA), settings)
-    half = season // 2
-    opposite = np.concatenate([np.full(half, np.nan), x[half:] - x[:-half]])
+    opposite = _change_over(x, season // 2)
     seasonal = _mean_miss(error, window) < _mean_miss(opposite, window)
     return np.where(np.isfinite(raw) & np.isfinite(usual) & seasonal, miss, 0.0)
+
+
+def _range_floor(x: np.ndarray, settings: SurpriseSettings) -> np.ndarray:
+    """The smallest usual miss a scale may have at each value: `range_floor` of the range of
+    the values before it (so a stream that never moved does not divide by zero)."""
+    seen_range = np.maximum.accumulate(x) - np.minimum.accumulate(x)
+    return settings.range_floor * np.concatenate([[0.0], seen_range[:-1]]) + 1e-12
+
+
+def _change_over(x: np.ndarray, lag: int) -> np.ndarray:
+    """x[t] - x[t - lag] (NaN over the first `lag` values)."""
+    return np.concatenate([np.full(lag, np.nan), x[lag:] - x[:-lag]])
 
 
 def _mean_miss(error: np.ndarray, window: int) -> np.ndarray:
