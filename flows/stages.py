@@ -22,6 +22,7 @@ from candlecast.core.errors import CandlecastError
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
 from candlecast.core.models.cache import MODELS
+from candlecast.core.models.deadline import backstop_seconds
 from candlecast.core.pipeline.candidates import Candidate, global_label
 from candlecast.core.pipeline.evaluate import choose_scope, evaluate, target_outcome
 from candlecast.core.pipeline.plan import SeriesPlan
@@ -52,7 +53,7 @@ def error_text(exc: BaseException) -> str:
     """What a failed task says in the run's notes and summary."""
     if isinstance(exc, CandlecastError):
         return str(exc)
-    if isinstance(exc, TimeoutError):  # a task's timeout_seconds (orchestration.train_timeout_s)
+    if isinstance(exc, TimeoutError):  # a training's deadline, or its task's backstop timeout
         return f"timed out: {exc} (orchestration.train_timeout_s)"
     return f"{type(exc).__name__}: {exc}"
 
@@ -138,7 +139,9 @@ def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
         synced = sync_candles.submit(config, key)
         tasks[key] = SeriesTasks(synced, load_series.submit(config, plan, key, wait_for=[synced]))
     if config.model.scope in ("series", "both"):
-        training = train_network.with_options(timeout_seconds=config.orchestration.train_timeout_s)
+        training = train_network.with_options(
+            timeout_seconds=backstop_seconds(config.orchestration.train_timeout_s)
+        )
         for series in tasks.values():
             series.networks = {
                 (target, cell.id): training.submit(
@@ -168,7 +171,9 @@ def submit_globals(
     ready = {key: value for key, t in tasks.items() if (value := done(t.prepared).value)}
     if not ready:
         return {}
-    training = train_global.with_options(timeout_seconds=config.orchestration.train_timeout_s)
+    training = train_global.with_options(
+        timeout_seconds=backstop_seconds(config.orchestration.train_timeout_s)
+    )
     return {
         (target, cell.id): training.submit(
             config, run.plan, ready, target, cell, run.results.started, run.mode

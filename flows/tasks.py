@@ -9,8 +9,9 @@ Prefect's result storage would cost disk and time on every run, on each machine 
 expensive reuse is already keyed that way one level down: the model registry reuses a network
 whose data and configuration hashes fit (core/pipeline/networks.py).
 
-Training tasks get `orchestration.train_timeout_s` as their Prefect timeout (set by the flow; it
-counts from the task's start, a wait for the process's training turn included); trainings in one
+Training tasks stop at `orchestration.train_timeout_s` (`core.models.deadline`: it counts from
+the task's start, a wait for the process's training turn included, and the training stops itself
+cleanly; the flow gives Prefect a later timeout only as a backstop); trainings in one
 process take turns (`core.models.training.training_turn`: a reused model's load, forecasts and
 backtest do not wait), and `runner.size_tensorflow` sizes TensorFlow's pools in whichever
 process trains (the flow's, or a Dask worker's) before its first training.
@@ -29,6 +30,7 @@ from candlecast.core.errors import ConfigError, DataError, ModelError, PluginErr
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
 from candlecast.core.market.timeframes import timeframe_offset
+from candlecast.core.models.deadline import training_deadline
 from candlecast.core.pipeline.candidates import (
     Candidate,
     baseline_candidates,
@@ -129,17 +131,18 @@ def train_network(
     store = open_store(config.storage.resolved_database_url)
     stage = f"{target}/{cell.id}"
     progress.emit(str(prepared.key), stage, "training / backtesting")
-    candidate, outcome = network_candidate(
-        prepared,
-        target,
-        cell,
-        get_host().get("cells"),
-        config,
-        store.registry,
-        plan.folds,
-        now,
-        mode,
-    )
+    with training_deadline(config.orchestration.train_timeout_s):
+        candidate, outcome = network_candidate(
+            prepared,
+            target,
+            cell,
+            get_host().get("cells"),
+            config,
+            store.registry,
+            plan.folds,
+            now,
+            mode,
+        )
     progress.emit(str(prepared.key), stage, outcome.note or "done")
     return candidate, outcome
 
@@ -159,17 +162,18 @@ def train_global(
     size_tensorflow(config)
     store = open_store(config.storage.resolved_database_url)
     progress.emit("universe", f"{target}/{cell.id}@global", f"training on {len(prepared)} series")
-    return global_candidates(
-        {str(key): item for key, item in prepared.items()},
-        target,
-        cell,
-        get_host().get("cells"),
-        config,
-        store.registry,
-        plan.folds,
-        now,
-        mode,
-    )
+    with training_deadline(config.orchestration.train_timeout_s):
+        return global_candidates(
+            {str(key): item for key, item in prepared.items()},
+            target,
+            cell,
+            get_host().get("cells"),
+            config,
+            store.registry,
+            plan.folds,
+            now,
+            mode,
+        )
 
 
 @task(name="baselines", cache_policy=NO_CACHE)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from candlecast.core.errors import ModelError
+from candlecast.core.models.deadline import Deadline, current_deadline
 
 
 @dataclass
@@ -170,6 +171,29 @@ TRAINING_GRAPHS = ("train_function", "test_function", "predict_function")
 """The traced step functions Keras keeps on a model after `fit` (and rebuilds when needed)."""
 
 
+def _DeadlineStop(deadline: Deadline) -> Any:
+    """A Keras callback that ends `fit` after the batch in which `deadline` passed; its
+    `stopped_in` is then that (1-based) epoch. Keras finishes the epoch's bookkeeping, so the
+    stop is clean (see `core.models.deadline`)."""
+    import keras
+
+    class DeadlineStop(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.stopped_in: int | None = None
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if self.stopped_in is None and deadline.passed():
+                self.stopped_in = self.epoch
+                self.model.stop_training = True
+
+    return DeadlineStop()
+
+
 def release_training_graphs(model: Any) -> None:
     """Drop the training and validation step graphs a `fit` traced and left on the model: a
     trained network is kept (model cache, the run's forecasts) for its weights and its own
@@ -203,6 +227,9 @@ def fit(
             f"only {len(train_idx)} training sample(s): need at least 2 (more history, "
             "smaller window)"
         )
+    deadline = current_deadline()
+    if deadline is not None:
+        deadline.check("before the training started (waiting for its turn)")
     model.compile(optimizer=optimizer, loss=loss)
     train_data = _dataset(inputs, targets, weights, train_idx, batch_size, shuffle=True)
     validation = None
@@ -214,6 +241,9 @@ def fit(
                 monitor="val_loss", patience=patience, restore_best_weights=True
             )
         )
+    stop = _DeadlineStop(deadline) if deadline is not None else None
+    if stop is not None:
+        callbacks.append(stop)
     started = time.perf_counter()
     history = model.fit(
         train_data,
@@ -225,6 +255,8 @@ def fit(
     )
     seconds = time.perf_counter() - started
     release_training_graphs(model)
+    if stop is not None and stop.stopped_in is not None:
+        raise TimeoutError(f"the {deadline.seconds:g} s limit passed in epoch {stop.stopped_in}")
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     train_loss = losses.get("loss", [float("nan")])
     val_loss = losses.get("val_loss")

@@ -9,6 +9,7 @@ import pytest
 
 from candlecast.core.errors import ModelError
 from candlecast.core.models.bundle import load_bundle
+from candlecast.core.models.deadline import training_deadline
 from candlecast.core.models.network import NetworkForecaster
 from candlecast.core.models.targets import target_series
 from tests.fixtures.models import tiny_config
@@ -199,3 +200,24 @@ def test_a_trained_network_keeps_no_training_graph_and_is_freed_when_dropped(bui
     del network, model
     gc.collect()
     assert released() is None
+
+
+def test_a_training_past_its_deadline_stops_itself_cleanly(builtin_cells):
+    """`orchestration.train_timeout_s` stops the training from inside (after a batch), never
+    by an exception thrown into TensorFlow; the next training in the process is unharmed."""
+    frame = make_candles(220)
+    y = target_series(frame, "close")
+    _network(builtin_cells, "gru", "seq2vec").fit(frame, y)  # TensorFlow loaded and warm
+    config = tiny_config(training={"epochs": 10_000, "patience": 10_000})
+    cell = next(c for c in config.model.cells if c.name == "gru")
+    network = NetworkForecaster(
+        builtin_cells["gru"], builtin_cells, cell, config.model, config.training, "1h"
+    )
+    with training_deadline(3), pytest.raises(TimeoutError, match=r"the 3 s limit passed in epoch"):
+        network.fit(frame, y)
+    with training_deadline(0), pytest.raises(TimeoutError, match="before the training started"):
+        _network(builtin_cells, "lstm", "seq2vec").fit(frame, y)
+    after = _network(builtin_cells, "gru", "seq2vec")
+    with training_deadline(None):
+        report = after.fit(frame, y)
+    assert report.epochs >= 1 and np.isfinite(after.predict_at(frame, y, [219])).all()
