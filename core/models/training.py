@@ -194,6 +194,32 @@ def _DeadlineStop(deadline: Deadline) -> Any:
     return DeadlineStop()
 
 
+@contextlib.contextmanager
+def released_custom_gradients() -> Iterator[None]:
+    """Unregister the gradient functions that tracing a training step registered while the
+    block ran.
+
+    Keras' traced step goes through `tf.custom_gradient`, and each trace registers its gradient
+    function in TensorFlow's process-wide gradient registry as `CustomGradient-<uid>`, never to
+    be removed: two entries per `fit`, each holding the traced step's closure (its graph and
+    captured tensors). A 16-series run traces 128 such steps, and a serving process more every
+    day. The entries serve only while the step's gradient is being built, which is over when
+    `fit` returns (a later `fit` traces again and registers its own). Only entries added during
+    the block are dropped; trainings take turns, so they are this training's. Without the
+    registry's private table (another TensorFlow version) nothing is dropped."""
+    from tensorflow.python.framework import ops
+
+    table = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    before = set(table) if isinstance(table, dict) else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            for name in [n for n in table if n not in before]:
+                if name.startswith("CustomGradient-"):
+                    table.pop(name, None)
+
+
 def release_training_graphs(model: Any) -> None:
     """Drop the training and validation step graphs a `fit` traced and left on the model: a
     trained network is kept (model cache, the run's forecasts) for its weights and its own
@@ -245,14 +271,15 @@ def fit(
     if stop is not None:
         callbacks.append(stop)
     started = time.perf_counter()
-    history = model.fit(
-        train_data,
-        validation_data=validation,
-        epochs=epochs,
-        verbose=0,
-        shuffle=False,  # the dataset shuffles itself, seeded
-        callbacks=callbacks,
-    )
+    with released_custom_gradients():
+        history = model.fit(
+            train_data,
+            validation_data=validation,
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,  # the dataset shuffles itself, seeded
+            callbacks=callbacks,
+        )
     seconds = time.perf_counter() - started
     release_training_graphs(model)
     if stop is not None and stop.stopped_in is not None:

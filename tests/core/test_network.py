@@ -182,18 +182,26 @@ def test_each_model_is_traced_once_for_any_batch_and_tensorflow_never_warns(buil
 
 def test_a_trained_network_keeps_no_training_graph_and_is_freed_when_dropped(builtin_cells):
     """A run keeps its trained networks (128 in a 16-series run): only the weights and the
-    inference graph stay, and a network no one holds any more is freed with its graphs (a
-    serving process lets go of models its cache evicted)."""
+    inference graph stay, TensorFlow's gradient registry keeps nothing of the training, and a
+    network no one holds any more is freed with its graphs (a serving process lets go of models
+    its cache evicted)."""
     import gc
     import weakref
 
+    from tensorflow.python.framework import ops
+
+    def custom_gradients() -> set[str]:  # TensorFlow's process-wide gradient registry
+        return {n for n in ops._gradient_registry.list() if n.startswith("CustomGradient-")}
+
     frame = make_candles(220)
     y = target_series(frame, "close")
+    registered = custom_gradients()
     network = _network(builtin_cells, "gru", "seq2vec")
     network.fit(frame, y)
     forecast = network.predict_at(frame, y, [199, 210])
     model = network.keras_model
     assert model.train_function is None and model.test_function is None
+    assert custom_gradients() == registered  # the traced step's gradient functions are gone
     np.testing.assert_allclose(network.predict_at(frame, y, [199, 210]), forecast)
     network.fit(frame, y, warm=True)  # a warm start traces its step again
     released = weakref.ref(model)
