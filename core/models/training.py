@@ -178,6 +178,10 @@ def _DeadlineStop(deadline: Deadline) -> Any:
     import keras
 
     class DeadlineStop(keras.callbacks.Callback):
+        # it only reads the clock and sets a flag: Keras may keep running batch callbacks off
+        # the training loop's thread (a batch hook of an unmarked callback would stop that)
+        async_safe = True
+
         def __init__(self) -> None:
             super().__init__()
             self.epoch = 0
