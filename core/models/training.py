@@ -259,7 +259,7 @@ def fit(
         )
     deadline = current_deadline()
     if deadline is not None:
-        deadline.check("before the training started (waiting for its turn)")
+        deadline.check("before the training started")
     model.compile(optimizer=optimizer, loss=loss)
     train_data = _dataset(inputs, targets, weights, train_idx, batch_size, shuffle=True)
     validation = None
