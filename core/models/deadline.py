@@ -33,10 +33,14 @@ class Deadline:
     def passed(self) -> bool:
         return time.monotonic() >= self.at
 
+    def expired(self, where: str) -> TimeoutError:
+        """The error of a training stopped by this deadline, saying `where` it was noticed."""
+        return TimeoutError(f"the {self.seconds:g} s limit passed {where}")
+
     def check(self, where: str) -> None:
-        """Raise `TimeoutError` when the deadline has passed, saying `where` it was noticed."""
+        """Raise `expired(where)` when the deadline has passed."""
         if self.passed():
-            raise TimeoutError(f"the {self.seconds:g} s limit passed {where}")
+            raise self.expired(where)
 
 
 _DEADLINE: ContextVar[Deadline | None] = ContextVar("candlecast_training_deadline", default=None)

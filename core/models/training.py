@@ -171,7 +171,7 @@ TRAINING_GRAPHS = ("train_function", "test_function", "predict_function")
 """The traced step functions Keras keeps on a model after `fit` (and rebuilds when needed)."""
 
 
-def _DeadlineStop(deadline: Deadline) -> Any:
+def _deadline_stop(deadline: Deadline) -> Any:
     """A Keras callback that ends `fit` after the batch in which `deadline` passed; its
     `stopped_in` is then that (1-based) epoch. Keras finishes the epoch's bookkeeping, so the
     stop is clean (see `core.models.deadline`)."""
@@ -214,14 +214,16 @@ def released_custom_gradients() -> Iterator[None]:
     from tensorflow.python.framework import ops
 
     table = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
-    before = set(table) if isinstance(table, dict) else None
+    if not isinstance(table, dict):
+        yield
+        return
+    before = set(table)
     try:
         yield
     finally:
-        if before is not None:
-            for name in [n for n in table if n not in before]:
-                if name.startswith("CustomGradient-"):
-                    table.pop(name, None)
+        for name in [n for n in table if n not in before]:
+            if name.startswith("CustomGradient-"):
+                table.pop(name, None)
 
 
 def release_training_graphs(model: Any) -> None:
@@ -271,7 +273,7 @@ def fit(
                 monitor="val_loss", patience=patience, restore_best_weights=True
             )
         )
-    stop = _DeadlineStop(deadline) if deadline is not None else None
+    stop = _deadline_stop(deadline) if deadline is not None else None
     if stop is not None:
         callbacks.append(stop)
     started = time.perf_counter()
@@ -287,7 +289,7 @@ def fit(
     seconds = time.perf_counter() - started
     release_training_graphs(model)
     if stop is not None and stop.stopped_in is not None:
-        raise TimeoutError(f"the {deadline.seconds:g} s limit passed in epoch {stop.stopped_in}")
+        raise deadline.expired(f"in epoch {stop.stopped_in}")
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     train_loss = losses.get("loss", [float("nan")])
     val_loss = losses.get("val_loss")
