@@ -297,6 +297,11 @@ def sequential_bands(
     `history` (an earlier backtest, e.g. on a validation part) adds its origins before
     `result`'s own. `scale` / `history_scale`: the volatility at each origin, for
     volatility-normalised bands (both or neither).
+
+    Each origin's band is what `calibrate_scores` on its known residuals and `apply` give,
+    computed for every origin at once: per horizon step the residuals are sorted once, and
+    an origin's order statistics are read off the running count of its known residuals along
+    that order (no sort per origin).
     """
     checked = _check_levels(levels)
     normalised = scale is not None
@@ -309,21 +314,75 @@ def sequential_bands(
         parts.insert(0, _scaled(past, history_scale if normalised else None))
         completes.insert(0, history.origins + history.horizon)
     scores, done = np.vstack(parts), np.concatenate(completes)
-    forecast = result.forecasts
-    lows = {level: np.full(forecast.shape, np.nan) for level in checked}
-    highs = {level: np.full(forecast.shape, np.nan) for level in checked}
-    for i, origin in enumerate(result.origins):
-        known = np.flatnonzero(done <= origin)
-        if window is not None:
-            known = known[-window:]
-        here = None if scale is None else float(scale[i])
-        ready = tuple(level for level in checked if len(known) >= min_residuals(level))
-        if not ready or (here is not None and not np.isfinite(here)):
-            continue
-        try:
-            calibration = calibrate_scores(scores[known], ready, mode, normalised=normalised)
-        except DataError:  # too few counted residuals at some step (synthetic candles)
-            continue
-        for level, (low, high) in apply(calibration, forecast[i : i + 1], here).items():
-            lows[level][i], highs[level][i] = low[0], high[0]
-    return {level: (lows[level], highs[level]) for level in checked}
+    forecast = np.asarray(result.forecasts, dtype="float64")
+    if not len(forecast):
+        return {level: (forecast.copy(), forecast.copy()) for level in checked}
+    known = _known_rows(np.asarray(result.origins), done, window)  # [origins, rows]
+    rows = known.sum(axis=1)
+    needed = np.array([min_residuals(level) for level in checked])
+    ready = rows[:, None] >= needed[None, :]  # [origins, levels]: enough complete origins
+    usable = ready.any(axis=1)
+    factor = np.ones(len(forecast))
+    if normalised:
+        factor = np.asarray(scale, dtype="float64")
+        usable &= np.isfinite(factor)
+    offsets = np.full((2, len(checked), *forecast.shape), np.nan)  # lower, upper
+    for step in range(forecast.shape[1]):
+        step_offsets = offsets[:, :, :, step]
+        usable &= _step_offsets(scores[:, step], known, checked, needed, ready, step_offsets)
+    if mode == "relative" and not (forecast[usable][np.isfinite(forecast[usable])] > 0).all():
+        raise DataError(
+            "relative intervals need positive point forecasts; some are zero or negative"
+        )
+    bands: Bands = {}
+    for i, level in enumerate(checked):
+        shown = usable & ready[:, i]
+        low = np.where(shown[:, None], offsets[0, i] * factor[:, None], np.nan)
+        high = np.where(shown[:, None], offsets[1, i] * factor[:, None], np.nan)
+        if mode == "absolute":
+            bands[level] = (forecast + low, forecast + high)
+        else:
+            bands[level] = (forecast * np.exp(low), forecast * np.exp(high))
+    return bands
+
+
+def _known_rows(origins: np.ndarray, done: np.ndarray, window: int | None) -> np.ndarray:
+    """`[origins, rows]`: the residual rows complete by each origin (the `window` last of
+    them in row order, all when None)."""
+    known = done[None, :] <= origins[:, None]
+    if window is not None:
+        later = np.cumsum(known[:, ::-1], axis=1)[:, ::-1]  # known rows from this one on
+        known &= later <= window
+    return known
+
+
+def _step_offsets(
+    values: np.ndarray,
+    known: np.ndarray,
+    levels: tuple[float, ...],
+    needed: np.ndarray,
+    ready: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """One horizon step's lower and upper offsets per level and origin into `out`
+    `[2, levels, origins]` (the finite-sample ranks of `calibrate_scores` among each origin's
+    known, counted residuals). Returns the origins whose every ready level has enough counted
+    residuals at this step (`calibrate_scores` refuses the others)."""
+    order = np.argsort(values, kind="stable")  # NaN (not counted) last
+    ordered = values[order]
+    members = known[:, order] & np.isfinite(ordered)[None, :]
+    running = np.cumsum(members, axis=1, dtype=np.int32)  # [origins, rows], non-decreasing
+    count = running[:, -1]
+    enough = ~(ready & (count[:, None] < needed[None, :])).any(axis=1)
+    low, high = _ranks(count, levels)  # [levels, origins], 1-based
+    origin = np.arange(len(known))
+    width = running.shape[1] + 1  # each origin's counts offset past the one before's
+    flat = (running + origin[:, None] * width).ravel()  # increasing overall
+    for side, rank in enumerate((low, high)):
+        # the first position where an origin's running count reaches the rank
+        position = np.searchsorted(flat, rank + origin * width, side="left")
+        position -= origin * running.shape[1]
+        valid = (rank >= 1) & (rank <= count[None, :])
+        picked = ordered[np.clip(position, 0, len(ordered) - 1)]
+        out[side] = np.where(valid, picked, np.nan)
+    return enough

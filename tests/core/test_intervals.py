@@ -181,6 +181,93 @@ def test_sequential_bands_match_calibrating_on_the_complete_earlier_origins() ->
     np.testing.assert_allclose(window[0][50], expected[0.8][0])
 
 
+def _bands_origin_by_origin(
+    result: BacktestResult,
+    levels: tuple[float, ...],
+    mode: str,
+    scale: np.ndarray | None,
+    window: int | None,
+    history: BacktestResult,
+    history_scale: np.ndarray | None,
+) -> dict:
+    """The definition `sequential_bands` computes for all origins at once: per origin, the
+    complete earlier residuals (the `window` newest), `calibrate_scores` on the levels that
+    have enough of them, `apply` at the origin's volatility."""
+
+    def scaled(s: np.ndarray, v: np.ndarray | None) -> np.ndarray:
+        return s if v is None else s / np.where(v > 0, v, np.nan)[:, None]
+
+    scores = np.vstack(
+        [
+            scaled(
+                nonconformity(history.forecasts, history.actuals, mode, history.mask), history_scale
+            ),
+            scaled(nonconformity(result.forecasts, result.actuals, mode, result.mask), scale),
+        ]
+    )
+    done = np.concatenate([history.origins + history.horizon, result.origins + result.horizon])
+    out = {level: np.full((2, *result.forecasts.shape), np.nan) for level in levels}
+    for i, origin in enumerate(result.origins):
+        known = np.flatnonzero(done <= origin)
+        known = known if window is None else known[-window:]
+        ready = tuple(level for level in levels if len(known) >= min_residuals(level))
+        here = None if scale is None else float(scale[i])
+        if not ready or (here is not None and not np.isfinite(here)):
+            continue
+        try:
+            calibration = calibrate_scores(scores[known], ready, mode, normalised=here is not None)
+        except DataError:
+            continue
+        for level, (low, high) in apply(calibration, result.forecasts[i : i + 1], here).items():
+            out[level][:, i] = low[0], high[0]
+    return out
+
+
+@pytest.mark.parametrize("window", [None, 12])
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+@pytest.mark.parametrize("normalised", [False, True])
+def test_sequential_bands_are_each_origins_own_calibration(
+    window: int | None, mode: str, normalised: bool
+) -> None:
+    """All origins at once give exactly the per-origin calibration: with a history before the
+    origins, uncounted residuals (masked, NaN forecasts), unknown volatility at some origins
+    and three levels, one of them ready only later."""
+    rng = np.random.default_rng(11)
+    n, horizon = 90, 4
+    forecasts = np.abs(rng.normal(5.0, 1.0, (n, horizon))) + 0.5
+    actuals = forecasts * np.exp(0.1 * rng.standard_t(3, (n, horizon)))
+    mask = rng.random((n, horizon)) > 0.1
+    forecasts[17, 2] = np.nan
+    result = _result(forecasts, actuals, mask)
+    result.origins[:] = np.arange(n) * 2
+    past = np.abs(rng.normal(5.0, 1.0, (15, horizon))) + 0.5
+    history = _result(past, past * np.exp(rng.normal(0, 0.1, (15, horizon))), mask[:15])
+    history.origins[:] = np.arange(15) - 40
+    scale = history_scale = None
+    if normalised:
+        scale = np.abs(rng.normal(1.0, 0.3, n))
+        scale[[5, 60]] = np.nan
+        history_scale = np.abs(rng.normal(1.0, 0.3, 15))
+    levels = (0.5, 0.8, 0.95)
+    bands = sequential_bands(
+        result,
+        levels,
+        mode,
+        scale=scale,
+        window=window,
+        history=history,
+        history_scale=history_scale,
+    )
+    expected = _bands_origin_by_origin(result, levels, mode, scale, window, history, history_scale)
+    for level in levels:
+        np.testing.assert_array_equal(bands[level][0], expected[level][0])
+        np.testing.assert_array_equal(bands[level][1], expected[level][1])
+    assert np.isfinite(bands[0.8][0]).any()  # the history's 15 are enough from the start
+    # 95% needs 39 complete residuals: later with every one, never with the 12 newest
+    assert np.isnan(bands[0.95][0][:5]).all()
+    assert np.isfinite(bands[0.95][0]).any() == (window is None)
+
+
 def test_normalised_bands_scale_with_the_volatility_at_the_origin() -> None:
     rng = np.random.default_rng(5)
     n, horizon = 80, 2
