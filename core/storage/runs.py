@@ -355,35 +355,37 @@ class RunStore:
         format: target_time, issued_at, step, value, lower_<pct>, upper_<pct>. With `since`,
         only those for target times after it (a long-running store holds every hour's
         forecasts: read the part a caller looks at)."""
-        query = sa.select(forecasts).where(
-            forecasts.c.series == series,
-            forecasts.c.target == target,
-            forecasts.c.champion.is_(True),
+        bands = forecast_intervals.c
+        joined = forecasts.outerjoin(
+            forecast_intervals,
+            sa.and_(*(bands[c] == forecasts.c[c] for c in FORECAST_KEY)),
+        )
+        query = (
+            sa.select(*forecasts.c, bands.level, bands.lower, bands.upper)
+            .select_from(joined)
+            .where(
+                forecasts.c.series == series,
+                forecasts.c.target == target,
+                forecasts.c.champion.is_(True),
+            )
         )
         if since is not None:
             query = query.where(forecasts.c.target_time > _ts(since))
         with self.engine.connect() as conn:
-            points = pd.DataFrame(conn.execute(query).mappings().all())
-            if points.empty:
-                return points
-            iv = sa.select(forecast_intervals).where(
-                forecast_intervals.c.series == series,
-                forecast_intervals.c.target == target,
-                forecast_intervals.c.issued_at >= _ts(as_utc(points["issued_at"].min())),
-            )
-            bounds = pd.DataFrame(conn.execute(iv).mappings().all())
+            result = conn.execute(query)
+            rows = pd.DataFrame(map(tuple, result.fetchall()), columns=list(result.keys()))
+        if rows.empty:
+            return pd.DataFrame()
         for col in ("issued_at", "target_time"):
-            points[col] = pd.to_datetime(points[col], utc=True)
-        if not bounds.empty:
-            bounds["issued_at"] = pd.to_datetime(bounds["issued_at"], utc=True)
-            for level, part in bounds.groupby("level"):
-                pct = round(level * 100)
-                part = part.rename(columns={"lower": f"lower_{pct}", "upper": f"upper_{pct}"})
-                points = points.merge(
-                    part[["model", "issued_at", "step", f"lower_{pct}", f"upper_{pct}"]],
-                    on=["model", "issued_at", "step"],
-                    how="left",
-                )
+            rows[col] = pd.to_datetime(rows[col], utc=True)
+        row_key = ["model", "issued_at", "step"]
+        points = rows[[c.name for c in forecasts.c]].drop_duplicates(row_key)
+        for level, part in rows.dropna(subset=["level"]).groupby("level"):
+            pct = round(level * 100)
+            part = part.rename(columns={"lower": f"lower_{pct}", "upper": f"upper_{pct}"})
+            points = points.merge(
+                part[[*row_key, f"lower_{pct}", f"upper_{pct}"]], on=row_key, how="left"
+            )
         return points.sort_values(["target_time", "issued_at"]).reset_index(drop=True)
 
     def last_origin(self, series: str) -> pd.Timestamp | None:
