@@ -53,26 +53,38 @@ def lookback(network: _Network) -> int:
 
 
 def input_digests(frame: pd.DataFrame, y: pd.Series, origins: np.ndarray, reach: int) -> list[str]:
-    """A digest per origin of the candles `[origin - reach + 1, origin]` (and of the target)."""
+    """A digest per origin of the candles `[origin - reach + 1, origin]` (and of the target):
+    each candle is hashed once (its prices, volume, target, synthetic flag and open time),
+    then each origin's digest hashes its window's candle digests."""
+    rows = _candle_digests(frame, y)
+    out = []
+    for origin in origins:
+        window = rows[max(0, int(origin) - reach + 1) : int(origin) + 1]
+        out.append(hashlib.blake2b(window.tobytes(), digest_size=16).hexdigest())
+    return out
+
+
+def _candle_digests(frame: pd.DataFrame, y: pd.Series) -> np.ndarray:
+    """`[candles, 16]` bytes: a digest of each candle's row."""
     columns = [c for c in CANDLE_COLUMNS if c in frame.columns]
-    values = frame[columns].to_numpy(dtype="float64")
-    target = y.to_numpy(dtype="float64")
     synthetic = (
         frame["synthetic"].to_numpy(dtype=bool)
         if "synthetic" in frame.columns
         else np.zeros(len(frame), bool)
     )
-    times = pd.DatetimeIndex(frame.index).as_unit("s").asi8
-    out = []
-    for origin in origins:
-        rows = slice(max(0, int(origin) - reach + 1), int(origin) + 1)
-        digest = hashlib.blake2b(digest_size=16)  # (a clipped window has other open times)
-        digest.update(np.ascontiguousarray(values[rows]).tobytes())
-        digest.update(np.ascontiguousarray(target[rows]).tobytes())
-        digest.update(synthetic[rows].tobytes())
-        digest.update(times[rows].tobytes())
-        out.append(digest.hexdigest())
-    return out
+    parts = [
+        frame[columns].to_numpy(dtype="<f8"),
+        y.to_numpy(dtype="<f8")[:, None],
+        pd.DatetimeIndex(frame.index).as_unit("s").asi8.astype("<i8")[:, None],
+    ]
+    raw = np.hstack([np.ascontiguousarray(p).view(np.uint8) for p in parts])
+    raw = np.hstack([raw, synthetic.astype(np.uint8)[:, None]])
+    digests = np.empty((len(frame), 16), dtype=np.uint8)
+    for i, row in enumerate(raw):
+        digests[i] = np.frombuffer(
+            hashlib.blake2b(row.tobytes(), digest_size=16).digest(), np.uint8
+        )
+    return digests
 
 
 def span_origins(n: int, spec: FoldSpec) -> np.ndarray:

@@ -16,6 +16,7 @@ from candlecast.core.pipeline.candidates import baseline_candidates, network_can
 from candlecast.core.pipeline.evaluate import target_outcome
 from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import prepare_series
+from candlecast.core.pipeline.stored_backtests import input_digests
 from candlecast.core.storage.store import Store
 from tests.fixtures.models import tiny_config
 from tests.fixtures.series import make_candles
@@ -23,6 +24,29 @@ from tests.fixtures.series import make_candles
 pytestmark = pytest.mark.slow
 KEY = SeriesKey("binance", "BTC/USDT", "1h")
 NOW = pd.Timestamp("2024-02-01", tz="UTC")
+
+
+@pytest.mark.parametrize("part", ["close", "volume", "target", "synthetic", "open time"])
+def test_an_origins_digest_changes_exactly_when_a_candle_of_its_window_does(part):
+    frame = make_candles(300, random_walk=True, seed=2)
+    frame["synthetic"] = False
+    y = frame["close"].copy()
+    origins, reach, changed = np.arange(100, 300), 30, 200
+    before = input_digests(frame, y, origins, reach)
+    if part in ("close", "volume"):
+        frame.iloc[changed, frame.columns.get_loc(part)] *= 1.0000001
+    elif part == "target":
+        y.iloc[changed] += 1e-9
+    elif part == "synthetic":
+        frame.iloc[changed, frame.columns.get_loc("synthetic")] = True
+    else:
+        index = frame.index.to_list()
+        index[changed] += pd.Timedelta(seconds=1)
+        frame.index, y.index = pd.DatetimeIndex(index), pd.DatetimeIndex(index)
+    after = input_digests(frame, y, origins, reach)
+    moved = [int(o) for o, a, b in zip(origins, before, after, strict=True) if a != b]
+    assert moved == list(range(changed, changed + reach))
+    assert len(set(before)) == len(origins)
 
 
 @pytest.fixture
