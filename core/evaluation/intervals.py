@@ -373,7 +373,8 @@ def _step_offsets(
     members = known[:, order] & np.isfinite(ordered)[None, :]
     running = np.cumsum(members, axis=1, dtype=np.int32)  # [origins, rows], non-decreasing
     count = running[:, -1]
-    enough = ~(ready & (count[:, None] < needed[None, :])).any(axis=1)
+    short = ready & (count[:, None] < needed[None, :])  # a ready level without enough here
+    enough = ~np.any(short, axis=1)
     low, high = _ranks(count, levels)  # [levels, origins], 1-based
     origin = np.arange(len(known))
     width = running.shape[1] + 1  # each origin's counts offset past the one before's
