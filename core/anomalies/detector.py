@@ -19,13 +19,11 @@ import pandas as pd
 
 from candlecast.core.anomalies.calibration import check_fpr
 from candlecast.core.anomalies.flag import Flag, utc_timestamp
+from candlecast.core.config.sections import DEFAULT_TARGET_FPR
 from candlecast.core.decomposition import Decomposition
 from candlecast.core.errors import CandlecastError, ConfigError, DataError, PluginError
 from candlecast.core.market.candles import require_frame
 from candlecast.core.market.timeframes import timeframe_seconds
-
-DEFAULT_TARGET_FPR = 0.001
-"""False alarms per clean candle that each kind of flag aims at: one in a thousand."""
 
 MIN_CALIBRATION = 200
 """Candles before `since` needed to calibrate on history alone; fewer and all are used."""

@@ -326,9 +326,17 @@ class BacktestConfig(Section):
         return sorted(set(value))
 
 
+DEFAULT_TARGET_FPR = 0.002
+"""False flags per clean candle that each detector's thresholds aim at (each ranked part of
+the surprise detector, each kind of the irregular one): one in 500. The one default: the
+configuration, a detection context built without a rate and the benches take it from here."""
+
+
 class AnomalyConfig(Section):
     enabled: bool = True
-    target_fpr: float = Field(0.002, gt=0.0, lt=0.5, description="false-positive rate target")
+    target_fpr: float = Field(
+        DEFAULT_TARGET_FPR, gt=0.0, lt=0.5, description="false-positive rate target, per detector"
+    )
     detectors: list[str] | None = Field(
         None, description="detector plugins; default: every registered one but opt-in ones"
     )

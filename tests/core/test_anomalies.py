@@ -25,6 +25,8 @@ from candlecast.core.anomalies import (
     run_detectors,
 )
 from candlecast.core.anomalies.market import ESCALATIONS
+from candlecast.core.config import AnomalyConfig
+from candlecast.core.config.sections import DEFAULT_TARGET_FPR
 from candlecast.core.decomposition import Decomposition, decompose_candles
 from candlecast.core.errors import ConfigError, DataError, PluginError
 from candlecast.plugins.detectors.breach import BreachDetector
@@ -499,6 +501,14 @@ def test_judged_through_leaves_the_unsettled_candles_for_the_next_run(
 def test_context_rejects_a_decomposition_of_other_candles(candles: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="the decomposition covers 2000 candles and the candle"):
         DetectionContext(SERIES, "1h", candles, decompose_candles(candles.iloc[:2000], "1h"))
+
+
+def test_a_context_without_a_rate_takes_the_configured_default(candles: pd.DataFrame) -> None:
+    """One default rate, in one place: a context built without one, the configuration and the
+    default configuration file agree."""
+    decomposition = decompose_candles(candles.iloc[:200], "1h")
+    ctx = DetectionContext(SERIES, "1h", candles.iloc[:200], decomposition)
+    assert ctx.target_fpr == AnomalyConfig().target_fpr == DEFAULT_TARGET_FPR
 
 
 @pytest.mark.parametrize("fpr", [0.0, 0.5, -0.1, True])
