@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{path.name}: {len(frame)} candles {frame.index[0]} .. {frame.index[-1]}, "
         f"{int(frame['synthetic'].sum())} synthetic; history {len(history)}, "
-        f"evaluated {len(frame) - len(history)}; target fpr {args.fpr:g} for the series; "
+        f"evaluated {len(frame) - len(history)}; target fpr {args.fpr:g} per kind; "
         f"sigma of hourly log returns {sigma:.4%}"
     )
     timing = time_decomposition(path)
@@ -323,8 +323,8 @@ class Runner:
 def print_untouched(untouched: dict[str, dict], fpr: float, every: int) -> None:
     batch, online = untouched["batch"], untouched["online"]
     print(
-        f"\nUntouched series: per 1,000 candles judged (target {1000 * fpr:g} false flags in "
-        f"all); one run over {batch['judged']} candles, and runs every {every} candles "
+        f"\nUntouched series: per 1,000 candles judged (target {1000 * fpr:g} false alarms per "
+        f"kind); one run over {batch['judged']} candles, and runs every {every} candles "
         f"({online['judged']} judged)"
     )
     print(f"{'kind':<16}{'flags':>8}{'events':>8}{'online flags':>14}{'online events':>15}")

@@ -41,11 +41,6 @@ class DetectionContext:
     thresholds are calibrated on. `forecasts` are previously published forecasts: columns
     `target_time`, `value`, and `lower_<level>`/`upper_<level>` pairs (e.g. `lower_95`,
     `upper_95`), optionally `issued_at` (the newest candle the forecast was made from).
-
-    `target_fpr` is the false-flag rate per clean candle this detector's thresholds aim at: its
-    share of the series' rate (`anomalies.target_fpr`), which the anomaly step splits evenly
-    among the `shared_by` detectors it runs, so that their flags together come to the series'
-    rate (`series_fpr`).
     """
 
     series: str
@@ -55,17 +50,8 @@ class DetectionContext:
     since: pd.Timestamp | None = None
     target_fpr: float = DEFAULT_TARGET_FPR
     forecasts: pd.DataFrame | None = None
-    shared_by: int = 1
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.shared_by, bool)
-            or not isinstance(self.shared_by, int)
-            or self.shared_by < 1
-        ):
-            raise ConfigError(
-                f"shared_by must be a count of detectors (1 or more), got {self.shared_by!r}"
-            )
         if not isinstance(self.series, str) or not self.series:
             raise ConfigError(f"series must be a non-empty series id, got {self.series!r}")
         timeframe_seconds(self.timeframe)
@@ -86,11 +72,6 @@ class DetectionContext:
                     f"forecasts lack the column(s) {', '.join(missing)}; they need "
                     f"target_time, value and lower_<level>/upper_<level> pairs"
                 )
-
-    @property
-    def series_fpr(self) -> float:
-        """The series' false-flag rate, all detectors together (`target_fpr` x `shared_by`)."""
-        return self.target_fpr * self.shared_by
 
     @property
     def synthetic(self) -> np.ndarray:

@@ -169,17 +169,6 @@ def _gpd_log_sf(excess: float, shape: float, scale: float) -> float:
     return -math.log1p(shape * excess / scale) / shape
 
 
-def rarity_of_any(rarities: ArrayLike, tests: int) -> np.ndarray:
-    """The rarity of the rarest of `tests` tail probabilities, for them together: the chance
-    that any of them is as small is at most `tests` times the smallest (Bonferroni), so a
-    threshold on the result holds its rate whatever the tests' dependence. A shift of
-    log10(tests) / DECADES down, clipped to [0, 1]."""
-    if isinstance(tests, bool) or not isinstance(tests, int) or tests < 1:
-        raise ConfigError(f"tests must be a count of 1 or more, got {tests!r}")
-    values = np.asarray(rarities, dtype="float64") - math.log10(tests) / DECADES
-    return np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
-
-
 def rarity_of_rate(rate: float) -> float:
     """The rarity that a tail probability `rate` reads as (0.3 for 1 in 1,000)."""
     return float(min(1.0, -math.log10(rate) / DECADES))

@@ -4,14 +4,10 @@ Each flag is first given a calibrated score, a *rarity* in [0, 1] (-log10 of the
 probability / 10: 0.3 is one in a thousand; see `likelihood.py`), so that scores read the same
 whatever the detector and the series:
 
-- the series' rate (`target_fpr`) is split evenly among the `shared_by` detectors of the run,
-  each calibrated at its share (see `DetectionContext`), so a flag's score is read for the
-  series: the chance that any of them is as rare;
-- a detector whose scores already are rarities (`score_scale = "rarity"`) at its share keeps
-  its score, read for the `shared_by` detectors together (`likelihood.rarity_of_any`);
-- any other detector's thresholds were calibrated at its share of the series' rate, its warning
-  and critical levels at 10 and 100 times rarer (`calibration.py`): its flag is given the rarity
-  of the series' rate its severity stands for.
+- a detector whose scores already are rarities (`score_scale = "rarity"`) keeps its score;
+- any other detector's thresholds were calibrated at the run's target rate, its warning and
+  critical levels at 10 and 100 times rarer (`calibration.py`): its flag is given the rarity of
+  the rate its severity stands for.
 
 The merged flag has the rarest contribution's kind, score and severity (the highest severity of
 all), the threshold is the rarity of the target rate (one threshold for the operator), the
@@ -26,7 +22,7 @@ from collections.abc import Iterable, Mapping
 
 from candlecast.core.anomalies.calibration import CRITICAL_RARITY, WARNING_RARITY, check_fpr
 from candlecast.core.anomalies.flag import Flag, severity_rank
-from candlecast.core.anomalies.likelihood import rarity_of_any, rarity_of_rate
+from candlecast.core.anomalies.likelihood import rarity_of_rate
 
 RARITY = "rarity"
 """The `score_scale` of a detector whose flag scores are rarities already."""
@@ -34,27 +30,20 @@ RARITY = "rarity"
 _SEVERITY_RARITY = (1.0, WARNING_RARITY, CRITICAL_RARITY)
 
 
-def calibrated_score(
-    flag: Flag, target_fpr: float, scale: str | None = None, shared_by: int = 1
-) -> float:
-    """The flag's score as a rarity in [0, 1] for the series (see the module docstring);
-    `target_fpr` is the series' rate, split among `shared_by` detectors."""
+def calibrated_score(flag: Flag, target_fpr: float, scale: str | None = None) -> float:
+    """The flag's score as a rarity in [0, 1] (see the module docstring)."""
     if scale == RARITY:
-        return float(rarity_of_any(min(1.0, max(0.0, flag.score)), shared_by))
+        return min(1.0, max(0.0, flag.score))
     rate = check_fpr(target_fpr) / _SEVERITY_RARITY[severity_rank(flag.severity)]
     return rarity_of_rate(rate)
 
 
 def merge_flags(
-    flags: Iterable[Flag],
-    target_fpr: float,
-    scales: Mapping[str, str | None] | None = None,
-    shared_by: int = 1,
+    flags: Iterable[Flag], target_fpr: float, scales: Mapping[str, str | None] | None = None
 ) -> list[Flag]:
     """One flag per (series, candle), sorted by time: see the module docstring.
 
-    `target_fpr` is the series' rate, split among the `shared_by` detectors that ran; `scales`
-    maps a detector name to its `score_scale` (absent: not a rarity).
+    `scales` maps a detector name to its `score_scale` (absent: not a rarity).
     """
     scales = scales or {}
     groups: dict[tuple[str, object], list[Flag]] = defaultdict(list)
@@ -64,10 +53,7 @@ def merge_flags(
     merged = []
     for group in groups.values():
         scored = sorted(
-            (
-                (calibrated_score(f, target_fpr, scales.get(f.detector), shared_by), f)
-                for f in group
-            ),
+            ((calibrated_score(f, target_fpr, scales.get(f.detector)), f) for f in group),
             key=lambda pair: (-pair[0], -severity_rank(pair[1].severity), pair[1].detector),
         )
         top_score, top = scored[0]

@@ -16,7 +16,6 @@ from candlecast.core.anomalies.announce import announce_after, to_announce
 from candlecast.core.anomalies.detector import DetectionContext, judged_through, run_detectors
 from candlecast.core.anomalies.events import continue_kinds, merge_events
 from candlecast.core.anomalies.flag import AnomalyEvent, Flag
-from candlecast.core.anomalies.likelihood import rarity_of_any
 from candlecast.core.anomalies.market import ESCALATIONS
 from candlecast.core.anomalies.merge import merge_flags
 from candlecast.core.decomposition import Decomposition
@@ -36,8 +35,7 @@ class Detection:
     new_events: list[AnomalyEvent]
     failures: dict[str, str] = field(default_factory=dict)  # detector -> why it could not run
     recorded_only: list[AnomalyEvent] = field(default_factory=list)
-    rarity: pd.Series | None = None  # per candle: the highest streaming detector's rarity,
-    # read for the series (all detectors together, like merged scores)
+    rarity: pd.Series | None = None  # per candle: the highest streaming detector's rarity
 
 
 def flag_since(
@@ -67,18 +65,15 @@ def flag_series(
     """Flags of the newest candles, the events they make (open events continued), and which
     of those events are new: started in this run, announced when they start in candles no
     earlier run judged. With `merge`, the flags on one candle become one flag whose score is a
-    rarity (comparable across detectors and series). `target_fpr` is the series' rate, all
-    detectors together: each of the detectors is calibrated at an even share of it."""
-    shared_by = max(1, len(detectors))
+    rarity (comparable across detectors and series)."""
     context = DetectionContext(
         series=series,
         timeframe=timeframe,
         candles=candles,
         decomposition=decomposition,
         since=since,
-        target_fpr=target_fpr / shared_by,
+        target_fpr=target_fpr,
         forecasts=forecasts if forecasts is not None and not forecasts.empty else None,
-        shared_by=shared_by,
     )
     flags: list[Flag] = []
     failures: dict[str, str] = {}
@@ -94,14 +89,11 @@ def flag_series(
             failures[name] = str(exc)
     if merge:
         scales = {getattr(d, "name", ""): getattr(d, "score_scale", None) for d in ran}
-        flags = merge_flags(flags, target_fpr, scales, shared_by)
+        flags = merge_flags(flags, target_fpr, scales)
     families = [getattr(d, "kinds", ()) for d in ran]
     flags = continue_kinds(flags, open_events, families, timeframe, keep=ESCALATIONS)
     flags.sort(key=lambda f: (f.timestamp, f.detector, f.kind))
-    rarity = None
-    if rarities:  # read for the series, like merged scores
-        highest = pd.concat(rarities, axis=1).max(axis=1)
-        rarity = pd.Series(rarity_of_any(highest.to_numpy(), shared_by), index=highest.index)
+    rarity = pd.concat(rarities, axis=1).max(axis=1) if rarities else None
     # events with no flag up to what was judged this run are closed
     events = merge_events(flags, timeframe, open_events, as_of=judged_through(context, ran))
     announced, recorded = to_announce(events, open_events, announce_after(context, ran))

@@ -6,12 +6,10 @@ The score of a candle comes from the candles up to it only (`core/anomalies/stre
 HTM-style likelihood of the largest raw surprise and one of the surprise against the close a
 day before (for intraday timeframes; each with a quiet period after an alarm), the
 novelty of a close outside the range seen so far, and the jump, reversal, burst and frozen-run
-sizes ranked against the series' own history (a fitted tail beyond its largest values), the
-rarest as a rarity in [0, 1] (0.3 = a 1-in-1,000 tail) for all seven parts together (`TESTS`:
-the chance that any of them is as rare, at most seven times the smallest). The threshold is
-the rarity of `target_fpr` itself, the detector's share of the series' rate (each part is
-already a tail probability for the series); the severity is the rarity the candle reaches
-(warning 10 and critical 100 times rarer). The kind (flash crash, bad tick, frozen price, ...:
+sizes ranked against the series' own history, the largest as a rarity in [0, 1] (0.3 = a
+1-in-1,000 tail). The threshold is the rarity of `target_fpr` itself (each part is already a
+tail probability for the series); the severity is the rarity the candle reaches (warning 10
+and critical 100 times rarer). The kind (flash crash, bad tick, frozen price, ...:
 `core/anomalies/market.py`) is named once `settle` later candles exist; the score does not
 wait for them.
 """
@@ -27,7 +25,7 @@ from candlecast.core.anomalies.calibration import CRITICAL_RARITY, WARNING_RARIT
 from candlecast.core.anomalies.detector import DetectionContext
 from candlecast.core.anomalies.events import DEFAULT_MAX_GAP
 from candlecast.core.anomalies.flag import Flag
-from candlecast.core.anomalies.likelihood import rarity_of_any, rarity_of_rate, rate_of_rarity
+from candlecast.core.anomalies.likelihood import rarity_of_rate, rate_of_rarity
 from candlecast.core.anomalies.market import (
     FROZEN_PRICE,
     PRICE_KINDS,
@@ -39,7 +37,7 @@ from candlecast.core.anomalies.market import (
     kind_title,
     unchanged_run,
 )
-from candlecast.core.anomalies.stream import PARTS, StreamSettings, stream_scores
+from candlecast.core.anomalies.stream import StreamSettings, stream_scores
 from candlecast.core.anomalies.surprise import BURST, REVERSAL, forecast_surprise
 from candlecast.core.market.timeframes import timeframe_seconds
 from candlecast.plugins import hookimpl
@@ -57,12 +55,6 @@ DRIVERS = {
     "season": "the closes against the same time a day before, as seldom missed in this series",
     "forecast": "the miss against the champion's published forecast",
 }
-
-TESTS = len(PARTS) + 1
-"""The tail probabilities a candle's score is the rarest of: the stream's parts and the
-frozen run. Each is calibrated on its own; the score is their rarest for all of them
-together (`likelihood.rarity_of_any`), so the detector flags at its `target_fpr` in total,
-not at that rate per part."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +88,8 @@ class SurpriseDetector:
         frozen = unchanged_run(closes)
         stale = frozen_rarity(frozen, self.rules.frozen_candles, self.settings.likelihood.learn)
         frame.loc[stale > frame["rarity"].to_numpy(), "driver"] = "frozen"
-        # seven tail probabilities per candle: the detector's rate is what any of them flags
-        frame["rarity"] = rarity_of_any(np.fmax(frame["rarity"].to_numpy(), stale), TESTS)
-        frame["score"] = rarity_of_any(np.fmax(frame["score"].to_numpy(), stale), TESTS)
+        frame["rarity"] = np.fmax(frame["rarity"].to_numpy(), stale)
+        frame["score"] = np.fmax(frame["score"].to_numpy(), stale)
         frame["frozen"] = frozen
         frame.loc[ctx.synthetic, "score"] = 0.0
         return frame

@@ -14,7 +14,6 @@ from candlecast.core.anomalies.likelihood import (
     empirical_rarity,
     log_tail,
     rarity,
-    rarity_of_any,
     rarity_of_rate,
     rate_of_rarity,
     tail_rarity,
@@ -31,7 +30,6 @@ from candlecast.core.anomalies.surprise import (
 from candlecast.core.decomposition import decompose_candles
 from candlecast.core.errors import ConfigError
 from candlecast.core.pipeline.flagging import flag_series
-from candlecast.plugins.detectors.breach import BreachDetector
 from candlecast.plugins.detectors.surprise import SurpriseDetector
 from candlecast.plugins.detectors.volume import VolumeDetector
 from tests.fixtures.series import make_candles
@@ -263,44 +261,6 @@ def test_a_fitted_tail_is_calibrated_beyond_what_the_history_can_rank(tail):
         judged += 800
     assert ranked_beyond == 0
     assert 0.5 <= beyond / judged / 0.001 <= 2.0, beyond / judged
-
-
-def test_the_series_rate_counts_every_detector_and_part_together():
-    """`target_fpr` is the series' rate: a stationary stream's merged flags, all detectors
-    and the surprise detector's parts together, come to about it, not to it per part."""
-    fpr = 0.004
-    flagged = judged = 0
-    for seed in range(4):
-        candles = make_candles(4000, seed=20 + seed, random_walk=True)
-        detection = flag_series(
-            SERIES,
-            "1h",
-            candles,
-            decompose_candles(candles, "1h"),
-            {
-                "surprise": SurpriseDetector(),
-                "volume": VolumeDetector(),
-                "breach": BreachDetector(),
-            },
-            since=candles.index[1999],
-            forecasts=None,
-            open_events=[],
-            target_fpr=fpr,
-            merge=True,
-        )
-        flagged += len(detection.flags)
-        judged += 2000 - SurpriseDetector().settle
-        assert all(f.threshold <= rarity_of_rate(fpr) + 1e-12 for f in detection.flags)
-    # about 0.6 of it here (the parts are not independent: the split is a bound); 3 times it
-    # when each detector and part flagged at the rate on its own
-    assert 0.25 * fpr <= flagged / judged <= 1.5 * fpr, flagged / judged
-
-
-def test_a_rarity_for_several_tests_is_their_bonferroni_bound():
-    assert rarity_of_any(np.array([0.5, 0.3, 0.0]), 10) == pytest.approx([0.4, 0.2, 0.0])
-    assert rarity_of_any(0.3, 1) == pytest.approx(0.3)
-    with pytest.raises(ConfigError, match="tests must be a count of 1 or more"):
-        rarity_of_any(0.3, 0)
 
 
 def test_a_value_outside_the_range_seen_is_one_alarm_after_the_learning_period():
