@@ -164,7 +164,7 @@ def tail_quantile(sorted_scores: np.ndarray, rate: float) -> tuple[float, str]:
     excess = excess[excess > 0]
     if excess.size < MIN_TAIL // 2:
         return float(x[-1]), f"largest of {n} scores (tail too short to fit)"
-    shape, scale = gpd_pwm(excess)
+    shape, scale = _gpd_pwm(excess)
     ratio = rate * n / excess.size
     if abs(shape) < 1e-6:
         value = u + scale * math.log(1.0 / ratio)
@@ -173,9 +173,8 @@ def tail_quantile(sorted_scores: np.ndarray, rate: float) -> tuple[float, str]:
     return float(value), (f"GPD tail (shape {shape:.2f}) over the top {excess.size} of {n} scores")
 
 
-def gpd_pwm(excess: np.ndarray) -> tuple[float, float]:
-    """Generalised Pareto (shape xi, scale) of positive excesses by probability-weighted moments,
-    the shape kept between 0 (exponential) and 0.5."""
+def _gpd_pwm(excess: np.ndarray) -> tuple[float, float]:
+    """Generalised Pareto (shape xi, scale) of positive excesses by probability-weighted moments."""
     y = np.sort(excess)
     k = y.size
     plotting = (np.arange(1, k + 1) - 0.35) / k

@@ -31,7 +31,6 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import log_ndtr
 
-from candlecast.core.anomalies.calibration import MIN_TAIL, TAIL_FRACTION, gpd_pwm
 from candlecast.core.errors import ConfigError
 
 DECADES = 10.0
@@ -116,57 +115,6 @@ def empirical_rarity(values: ArrayLike, learn: int, delay: int = 1) -> np.ndarra
             at_least = len(seen) - bisect.bisect_left(seen, value)
             result[position] = math.log10((len(seen) + 1) / (at_least + 1)) / DECADES
     return np.clip(result, 0.0, 1.0)
-
-
-def tail_rarity(values: ArrayLike, learn: int, delay: int = 1) -> np.ndarray:
-    """`empirical_rarity` with a fitted tail: a value among the top `TAIL_FRACTION` of the
-    values before it (at least `MIN_TAIL` of them) reads as the peaks-over-threshold tail
-    probability instead of its rank. With the k largest of the n earlier values above u (the
-    next largest), a value v > u reads (k + 1) / (n + 1) x S(v - u), S the survival function
-    of a generalised Pareto fitted to those k excesses (`calibration.gpd_pwm`: probability-
-    weighted moments, no optimiser, shape between 0 and 0.5), so the tail keeps extrapolating
-    past the largest value seen: a move far beyond any the series has made reads as rare as
-    it is, not as "1 in n + 1". At u it meets the rank ((k + 1) / (n + 1)); below u it is the
-    rank. Where fewer than `MIN_TAIL` / 2 of those excesses are positive (ties: a count that
-    seldom changes) the rank stands. Same learning, `delay` and causality as
-    `empirical_rarity`: the fit at each value uses the values before it only."""
-    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 1:
-        raise ConfigError(f"tail_rarity delay must be a count of 1 or more, got {delay!r}")
-    x = np.nan_to_num(np.asarray(values, dtype="float64"), nan=0.0)
-    listed = x.tolist()
-    log_p = np.zeros(x.size)
-    seen: list[float] = []
-    for position, value in enumerate(listed):
-        joining = position - delay
-        if joining >= learn // 2:
-            bisect.insort(seen, listed[joining])
-        if position < learn or not value > 0.0:
-            continue
-        n = len(seen)
-        at_least = n - bisect.bisect_left(seen, value)
-        log_p[position] = math.log((at_least + 1) / (n + 1))
-        k = max(MIN_TAIL, math.ceil(TAIL_FRACTION * n))
-        if n <= k or not value > seen[n - k - 1]:
-            continue
-        u = seen[n - k - 1]
-        excess = np.asarray(seen[n - k :]) - u
-        excess = excess[excess > 0]
-        positive = int(excess.size)
-        if positive < MIN_TAIL // 2:
-            continue
-        shape, scale = gpd_pwm(excess)
-        if not scale > 0:
-            continue
-        log_p[position] = math.log((positive + 1) / (n + 1)) + _gpd_log_sf(value - u, shape, scale)
-    return np.clip(-log_p / math.log(10.0) / DECADES, 0.0, 1.0)
-
-
-def _gpd_log_sf(excess: float, shape: float, scale: float) -> float:
-    """log of the generalised Pareto survival function (`scipy.stats.genpareto.logsf`, without
-    its per-call overhead: this runs once per value in the tail)."""
-    if shape < 1e-9:
-        return -excess / scale
-    return -math.log1p(shape * excess / scale) / shape
 
 
 def rarity_of_rate(rate: float) -> float:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from candlecast.core.anomalies.likelihood import tail_rarity
+from candlecast.core.anomalies.likelihood import empirical_rarity
 from candlecast.core.errors import ConfigError
 
 FLASH_CRASH = "flash_crash"
@@ -97,12 +97,12 @@ def unchanged_run(values: np.ndarray) -> np.ndarray:
 
 def frozen_rarity(run: np.ndarray, least: int, learn: int) -> np.ndarray:
     """Rarity of each candle's run of unchanged closes (`unchanged_run`) among the runs of the
-    candles before it (`likelihood.tail_rarity`: ranked, with a fitted tail beyond the longest
-    runs where enough runs are longer than the usual), so a series that often repeats its
-    close is not frozen when it does. 0 for runs shorter than `least` and over the first `learn`
+    candles before it (`likelihood.empirical_rarity`: a run longer than any this series has
+    stood still reads as 1 in the candles seen), so a series that often repeats its close is
+    not frozen when it does. 0 for runs shorter than `least` and over the first `learn`
     candles. From candles up to each one only."""
     lengths = np.asarray(run, dtype="float64")
-    return np.where(lengths >= least, tail_rarity(lengths, learn), 0.0)
+    return np.where(lengths >= least, empirical_rarity(lengths, learn), 0.0)
 
 
 def burst_ratio(values: np.ndarray, rules: MarketRules) -> np.ndarray:

@@ -20,11 +20,10 @@ For each value, from the values up to it only, six rarities (-log10 of a tail pr
    new record every candle),
    and not over the likelihood's learning period (the range is still being learnt);
 4. `jump`: how rare the size of the change from the previous value is among the changes before
-   it (`surprise.jump_size`, ranked by `likelihood.tail_rarity`: the rank, and a generalised
-   Pareto tail fitted to the top 5 % of the history beyond it): a spike or a step is scored on
-   its own candle, where the likelihood averages a few. The fitted tail keeps extrapolating
-   past the largest change seen, so a jump far beyond any before it reads as rare as it is,
-   not as "1 in the history's length";
+   it (`surprise.jump_size`, ranked by `likelihood.empirical_rarity`): a spike or a step is
+   scored on its own candle, where the likelihood averages a few. A record is only as rare
+   as the history is long (0.33 after 2,000 candles), so a jump alone reaches a threshold of
+   1 in 500 and not one of 1 in 100,000;
 5. `reversal`: the same for a move the next value undid (`surprise.reversal_size`: out and
    back, a spike or a bad tick), ranked among the reversals before it: much rarer than a move
    of its size, so a spike stands out where large moves are common;
@@ -52,9 +51,9 @@ from numpy.typing import ArrayLike
 
 from candlecast.core.anomalies.likelihood import (
     LikelihoodSettings,
+    empirical_rarity,
     log_tail,
     rarity,
-    tail_rarity,
 )
 from candlecast.core.anomalies.surprise import (
     BURST,
@@ -134,11 +133,11 @@ def stream_scores(
         novelty = np.fmax(novelty, np.where(novel >= 1.0, 1.0, 0.0))
     novelty[: settings.likelihood.learn] = 0.0  # the range is still being learnt
     jumps = jump_size(values, settings.surprise)
-    jump = tail_rarity(jumps, settings.likelihood.learn)
+    jump = empirical_rarity(jumps, settings.likelihood.learn)
     reversals = reversal_size(values, settings.surprise)
-    reversal = tail_rarity(reversals, settings.likelihood.learn)
+    reversal = empirical_rarity(reversals, settings.likelihood.learn)
     ratios = variance_ratio(values, settings.surprise)
-    burst = tail_rarity(ratios, settings.likelihood.learn, settings.surprise.variance_window)
+    burst = empirical_rarity(ratios, settings.likelihood.learn, settings.surprise.variance_window)
     seasonal_raw = seasonal_surprise(values, season, settings.surprise)
     seasonal = rarity(log_tail(seasonal_raw, settings.likelihood))
     parts = np.vstack([likelihood, seasonal, novelty, jump, reversal, burst])  # in PARTS order
