@@ -56,17 +56,17 @@ def input_digests(frame: pd.DataFrame, y: pd.Series, origins: np.ndarray, reach:
     """A digest per origin of the candles `[origin - reach + 1, origin]` (and of the target):
     each candle is fingerprinted once (its prices, volume, target, synthetic flag and open
     time), then each origin's digest hashes its window's fingerprints."""
-    rows = _candle_digests(frame, y)
+    prints = _candle_fingerprints(frame, y)
     out = []
     for origin in origins:
-        window = rows[max(0, int(origin) - reach + 1) : int(origin) + 1]
+        window = prints[max(0, int(origin) - reach + 1) : int(origin) + 1]
         out.append(hashlib.blake2b(window.tobytes(), digest_size=16).hexdigest())
     return out
 
 
-def _candle_digests(frame: pd.DataFrame, y: pd.Series) -> np.ndarray:
+def _candle_fingerprints(frame: pd.DataFrame, y: pd.Series) -> np.ndarray:
     """`[candles, 2]` 64-bit fingerprints of each candle's row (its bits, two independently
-    seeded lanes: a changed value changes both), computed for all candles at once."""
+    seeded lanes, each changed by any change of the row), computed for all candles at once."""
     columns = [c for c in CANDLE_COLUMNS if c in frame.columns]
     synthetic = (
         frame["synthetic"].to_numpy(dtype=bool)
