@@ -383,3 +383,42 @@ def test_published_forecasts_since_a_time_keep_their_intervals(forecast_store):
     expected = everything[everything["target_time"] > since].reset_index(drop=True)
     pd.testing.assert_frame_equal(recent, expected)
     assert (recent["upper_80"] - recent["lower_80"] == 2.0).all()
+
+
+def test_published_forecasts_carry_their_own_champions_bands(forecast_store):
+    """Every model's forecasts and bands are stored; a reader gets the champion of each issue
+    (which model that is changes between issues) with that model's bands at every level, never
+    another model's, and a champion row without bands keeps its point with empty bands."""
+    issued = [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h) for h in range(4)]
+    points, bands = [], []
+    for hour, at in enumerate(issued):
+        for model in range(3):
+            for step in (1, 2):
+                row = _row(model, step, 0) | {
+                    "issued_at": at.to_pydatetime(),
+                    "target_time": (at + pd.Timedelta(hours=step)).to_pydatetime(),
+                    "champion": model == hour % 3,
+                    "value": float(100 * model + 10 * hour + step),
+                }
+                points.append(row)
+                if hour == 3 and step == 2:
+                    continue  # no bands stored for these
+                for level, width in ((0.8, 1.0), (0.95, 2.0)):
+                    bands.append(
+                        {key: row[key] for key in FORECAST_KEY}
+                        | {"level": level, "lower": row["value"] - width - model, "upper": 0.0}
+                    )
+    with forecast_store.engine.begin() as conn:
+        upsert_rows(conn, forecasts, points, FORECAST_KEY)
+        upsert_rows(conn, forecast_intervals, bands, INTERVAL_KEY)
+    got = forecast_store.runs.forecasts_for("binance:BTC/USDT:1h")
+    assert len(got) == 8 and got["champion"].all()
+    assert list(got.columns[-4:]) == ["lower_80", "upper_80", "lower_95", "upper_95"]
+    for _, row in got.iterrows():
+        model = int(row["model"][1:])
+        assert model == row["issued_at"].hour % 3
+        if row["issued_at"].hour == 3 and row["step"] == 2:
+            assert np.isnan(row["lower_80"]) and np.isnan(row["lower_95"])
+            continue
+        assert row["lower_80"] == row["value"] - 1.0 - model
+        assert row["lower_95"] == row["value"] - 2.0 - model
