@@ -285,8 +285,12 @@ class NetnsCluster:
         )  # fmt: skip
 
     def client(self, **kwargs: Any) -> Any:
+        """A client of the scheduler that never becomes this process's default: a flow run in
+        this process whose Dask task runner looks for a global client (prefect-dask does, before
+        its own address) must not find a watcher's, which closes when its watch ends."""
         from distributed import Client
 
+        kwargs.setdefault("set_as_default", False)
         return Client(self.scheduler_address, timeout=30, **kwargs)
 
     def wait_for_workers(self, n: int, timeout: float = 180) -> None:
