@@ -3,8 +3,9 @@ walk-forward folds -> champion with conformal intervals -> anomaly flags -> stor
 -> report, Prefect artifacts and events.
 
 The flow body is the list of its stages (`stages.py`), each over the typed result of the one
-before. It fans out per series and per (series, cell) through the flow's task runner. A series
-that fails is reported and the others go on; the run then ends `partial`.
+before. It fans out per series and per (series, cell) that trains through the flow's task
+runner (the networks a series reuses share one task). A series that fails is reported and the
+others go on; the run then ends `partial`.
 """
 
 from __future__ import annotations

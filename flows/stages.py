@@ -10,7 +10,7 @@ and the others go on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import pandas as pd
 from prefect.futures import PrefectFuture
@@ -28,6 +28,7 @@ from candlecast.core.pipeline.evaluate import choose_scope, evaluate, target_out
 from candlecast.core.pipeline.plan import SeriesPlan
 from candlecast.core.pipeline.prepare import PreparedSeries
 from candlecast.core.pipeline.registration import library_versions
+from candlecast.core.pipeline.retraining import expects_reuse
 from candlecast.core.results import ModelOutcome, RunResults, SeriesOutcome, Stage, TargetOutcome
 from candlecast.core.storage.store import Store
 from candlecast.flows import progress
@@ -37,8 +38,10 @@ from candlecast.flows.runtime import resolve_plugins as plugins_of
 from candlecast.flows.tasks import (
     decompose_series,
     detect_anomalies,
+    error_text,
     load_series,
     publish,
+    reuse_networks,
     run_baselines,
     sync_candles,
     track_published,
@@ -47,15 +50,7 @@ from candlecast.flows.tasks import (
 )
 
 T = TypeVar("T")
-
-
-def error_text(exc: BaseException) -> str:
-    """What a failed task says in the run's notes and summary."""
-    if isinstance(exc, CandlecastError):
-        return str(exc)
-    if isinstance(exc, TimeoutError):  # a training's deadline, or its task's backstop timeout
-        return f"timed out: {exc} (orchestration.train_timeout_s)"
-    return f"{type(exc).__name__}: {exc}"
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass
@@ -66,7 +61,13 @@ class Done(Generic[T]):
     error: str | None
 
 
-def done(future: PrefectFuture[T]) -> Done[T]:
+class Resolvable(Protocol[T_co]):
+    """A task's future, or a share of one (`Share`)."""
+
+    def result(self) -> T_co: ...
+
+
+def done(future: Resolvable[T]) -> Done[T]:
     """The future's value or its error message, without raising."""
     try:
         return Done(future.result(), None)
@@ -124,7 +125,7 @@ class SeriesTasks:
 
     synced: PrefectFuture[FetchReport]
     prepared: PrefectFuture[PreparedSeries]
-    networks: dict[tuple[str, str], PrefectFuture] = field(default_factory=dict)
+    networks: dict[tuple[str, str], PrefectFuture | Share] = field(default_factory=dict)
     baselines: dict[str, PrefectFuture[dict[str, Candidate]]] = field(default_factory=dict)
     decomposed: PrefectFuture[Decomposition] | None = None
     realised: PrefectFuture[dict] | None = None
@@ -133,23 +134,14 @@ class SeriesTasks:
 def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
     """Every series' fetch and load; per target its networks and baselines; its
     decomposition."""
-    config, plan, now = run.config, run.plan, run.results.started
+    config, plan = run.config, run.plan
     tasks = {}
     for key in run.keys:
         synced = sync_candles.submit(config, key)
         tasks[key] = SeriesTasks(synced, load_series.submit(config, plan, key, wait_for=[synced]))
     if config.model.scope in ("series", "both"):
-        training = train_network.with_options(
-            timeout_seconds=backstop_seconds(config.orchestration.train_timeout_s)
-        )
-        for series in tasks.values():
-            series.networks = {
-                (target, cell.id): training.submit(
-                    config, plan, series.prepared, target, cell, now, run.mode
-                )
-                for target in plan.targets
-                for cell in config.model.cells
-            }
+        for key, series in tasks.items():
+            series.networks = submit_networks(run, key, series.prepared)
     for series in tasks.values():
         series.baselines = {
             target: run_baselines.submit(config, plan, series.prepared, target)
@@ -158,6 +150,53 @@ def submit_series(run: Run) -> dict[SeriesKey, SeriesTasks]:
         series.decomposed = decompose_series.submit(plan, series.prepared)
         series.realised = track_published.submit(config, plan, series.prepared)
     return tasks
+
+
+def submit_networks(
+    run: Run, key: SeriesKey, prepared: PrefectFuture[PreparedSeries]
+) -> dict[tuple[str, str], PrefectFuture | Share]:
+    """A series' networks, by (target, cell id): one task per network that will train (they
+    spread over the workers), and one task for all those expected to reuse their registered
+    models (`expects_reuse`): a reused network's work is a load and a short forecast, smaller
+    than a task's own bookkeeping."""
+    config, plan, now = run.config, run.plan, run.results.started
+    timeout = config.orchestration.train_timeout_s
+    pairs = [(target, cell) for target in plan.targets for cell in config.model.cells]
+    reused = [
+        (target, cell)
+        for target, cell in pairs
+        if expects_reuse(config, run.store.registry, key, cell, target, now, run.mode)
+    ]
+    shared = {(target, cell.id) for target, cell in reused}
+    training = train_network.with_options(timeout_seconds=backstop_seconds(timeout))
+    networks: dict[tuple[str, str], PrefectFuture | Share] = {
+        (target, cell.id): training.submit(config, plan, prepared, target, cell, now, run.mode)
+        for target, cell in pairs
+        if (target, cell.id) not in shared
+    }
+    if reused:
+        # each may still have to train (a drift): the backstop covers that many deadlines
+        backstop = backstop_seconds(None if timeout is None else timeout * len(reused))
+        group = reuse_networks.with_options(timeout_seconds=backstop).submit(
+            config, plan, prepared, reused, now, run.mode
+        )
+        networks |= {pair: Share(group, pair) for pair in shared}
+    return networks
+
+
+@dataclass
+class Share:
+    """One network's part of the series' `reuse_networks` task: its result, or the error it
+    failed with (raised, as a task's own would be)."""
+
+    group: PrefectFuture
+    key: tuple[str, str]
+
+    def result(self) -> tuple[Candidate, ModelOutcome]:
+        value = self.group.result()[self.key]
+        if isinstance(value, str):
+            raise CandlecastError(value)
+        return value
 
 
 def submit_globals(

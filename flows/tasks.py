@@ -26,7 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from candlecast.core.config import CellConfig, Config
 from candlecast.core.decomposition import Decomposition
-from candlecast.core.errors import ConfigError, DataError, ModelError, PluginError, StorageError
+from candlecast.core.errors import (
+    CandlecastError,
+    ConfigError,
+    DataError,
+    ModelError,
+    PluginError,
+    StorageError,
+)
 from candlecast.core.market.candles import SeriesKey
 from candlecast.core.market.fetch_report import FetchReport
 from candlecast.core.market.timeframes import timeframe_offset
@@ -59,6 +66,15 @@ def transient(task, task_run, state) -> bool:
     except Exception:
         return True
     return not isinstance(exc, ConfigError | DataError | PluginError | ModelError)
+
+
+def error_text(exc: BaseException) -> str:
+    """What a failed task says in the run's notes and summary."""
+    if isinstance(exc, CandlecastError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):  # a training's deadline, or its task's backstop timeout
+        return f"timed out: {exc} (orchestration.train_timeout_s)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 IO_RETRY = {
@@ -127,6 +143,42 @@ def train_network(
 ) -> tuple[Candidate, ModelOutcome]:
     """Backtest one cell on one target of a series (training or reusing its model), and
     forecast."""
+    return _network(config, plan, prepared, target, cell, now, mode)
+
+
+@task(name="networks", cache_policy=NO_CACHE)
+def reuse_networks(
+    config: Config,
+    plan: SeriesPlan,
+    prepared: PreparedSeries,
+    cells: list[tuple[str, CellConfig]],
+    now: pd.Timestamp,
+    mode: str,
+) -> dict[tuple[str, str], tuple[Candidate, ModelOutcome] | str]:
+    """The (target, cell) networks of one series that are expected to reuse their registered
+    models, one after another in one task: each is a load and a short batched forecast, less
+    work than a task's own bookkeeping (on a Dask worker, more so). Each gives what
+    `train_network` gives, or the error it failed with (`error_text`: plain text, which any
+    task runner carries back); one that has to train after all (the registry changed, its
+    errors drifted) trains here, within its own deadline."""
+    done: dict[tuple[str, str], tuple[Candidate, ModelOutcome] | str] = {}
+    for target, cell in cells:
+        try:
+            done[(target, cell.id)] = _network(config, plan, prepared, target, cell, now, mode)
+        except Exception as exc:  # the others go on; the flow records it on this network
+            done[(target, cell.id)] = error_text(exc)
+    return done
+
+
+def _network(
+    config: Config,
+    plan: SeriesPlan,
+    prepared: PreparedSeries,
+    target: str,
+    cell: CellConfig,
+    now: pd.Timestamp,
+    mode: str,
+) -> tuple[Candidate, ModelOutcome]:
     size_tensorflow(config)
     store = open_store(config.storage.resolved_database_url)
     stage = f"{target}/{cell.id}"

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from candlecast.core.config import CellConfig, Config
-from candlecast.core.storage.registry import ModelRecord
+from candlecast.core.market.candles import SeriesKey
+from candlecast.core.storage.registry import ModelRecord, ModelRegistry
 
 
 def model_config_hash(cell: CellConfig, config: Config, timeframe: str) -> str:
@@ -98,3 +99,23 @@ def drift_decision(config: Config, record: ModelRecord | None, recent_mae: float
             f"({trained_mae:.4g}), above drift_factor {config.training.drift_factor}",
         )
     return Decision(False, False, f"recent MAE is {ratio:.2f}x the MAE at training")
+
+
+def expects_reuse(
+    config: Config,
+    registry: ModelRegistry,
+    key: SeriesKey,
+    cell: CellConfig,
+    target: str,
+    now: pd.Timestamp,
+    mode: str = "auto",
+) -> bool:
+    """Whether this run will most likely reuse the registered network of `cell` for `target`
+    rather than train one: `retrain_decision` on what the registry holds now, before the
+    candles are loaded (so their newest time is taken as `now`). A scheduling hint only: the
+    network's own task decides again on the loaded candles, and `drift_decision` may still
+    retrain after the backtest."""
+    narrowed = config.for_target(target)
+    record = registry.latest(str(key), cell.id, target)
+    config_hash = model_config_hash(cell, narrowed, key.timeframe)
+    return not retrain_decision(narrowed, record, config_hash, now, now, mode).retrain

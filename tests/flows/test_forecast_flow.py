@@ -140,3 +140,62 @@ def test_a_failing_series_does_not_fail_the_others(prefect_harness, tmp_path, ca
     assert summary["series"]["csv:GOOD/USDT:1h"]["error"] is None
     assert summary["series"]["csv:GOOD/USDT:1h"]["targets"]["close"]["champion"]
     assert "high" in summary["series"]["csv:BAD/USDT:1h"]["error"]  # names missing columns
+
+
+def _task_names(state) -> list[str]:
+    """The names of a flow run's task runs (their families: "network", "networks", ...)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    return sorted(run.name.rsplit("-", 1)[0] for run in runs)
+
+
+def test_reused_networks_of_a_series_run_as_one_task_and_publish_the_same(
+    prefect_harness, tmp_path, candles_csv, monkeypatch
+):
+    """A training run has one task per network; a forecast-only run one task for all of a
+    series' reused networks, publishing exactly what one task per network publishes; a network
+    that fails in it is recorded with its error and the others go on."""
+    from candlecast.core.errors import ModelError
+    from candlecast.flows import stages, tasks
+
+    config = _config(tmp_path, candles_csv, anomalies={"enabled": False})
+    latest = tmp_path / "home" / "outputs" / "latest" / "csv_BTC-USDT_1h" / "forecasts.csv"
+    trained = forecast_flow(config=config, mode="train", return_state=True)
+    assert trained.result()["status"] == "ok"
+    assert _task_names(trained).count("network") == 4 and "networks" not in _task_names(trained)
+
+    grouped = forecast_flow(config=config, mode="forecast", return_state=True)
+    assert grouped.result()["status"] == "ok"
+    assert _task_names(grouped).count("networks") == 1 and "network" not in _task_names(grouped)
+    one_task = pd.read_csv(latest)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stages, "expects_reuse", lambda *args: False)
+        apart = forecast_flow(config=config, mode="forecast", return_state=True)
+    assert apart.result()["status"] == "ok"
+    assert _task_names(apart).count("network") == 4 and "networks" not in _task_names(apart)
+    same = [c for c in one_task.columns if c not in ("run_id", "issued_at")]  # the run's own
+    pd.testing.assert_frame_equal(pd.read_csv(latest)[same], one_task[same])
+
+    real = tasks.network_candidate
+
+    def gru_fails(prepared, target, cell, *args):
+        if cell.name == "gru":
+            raise ModelError("the gru's file is unreadable (test)")
+        return real(prepared, target, cell, *args)
+
+    monkeypatch.setattr(tasks, "network_candidate", gru_fails)
+    summary = forecast_flow(config=config, mode="forecast")
+    close = summary["series"]["csv:BTC/USDT:1h"]["targets"]["close"]
+    assert summary["status"] == "partial"
+    assert close["model_failures"] == "gru: the gru's file is unreadable (test)"
+    assert close["champion"] is not None and close["champion"] != "gru"
+    published = pd.read_csv(latest)
+    assert "gru" not in set(published["model"]) and {"simple", "lstm"} <= set(published["model"])

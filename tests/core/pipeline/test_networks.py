@@ -156,3 +156,38 @@ def test_registry_record_describes_the_training(tmp_path, builtin_cells, fits):
     assert record.data_start == frame.index[0] and record.data_end < frame.index[-1]
     assert "keras" in record.versions and record.metrics["mae"] > 0
     assert len(record.data_hash) == 16 and len(record.file_sha256) == 64
+
+
+def test_expects_reuse_foresees_what_the_network_then_does(tmp_path, builtin_cells, fits):
+    """The flow's scheduling hint (one task for a series' reused networks) agrees with the
+    decision its network then takes on the loaded candles: nothing registered, a config change,
+    mode train and an old model under 'every' train; a young model and mode forecast reuse."""
+    from candlecast.core.pipeline.retraining import expects_reuse
+
+    config, store = _setup(tmp_path, retrain="every", retrain_every_hours=24)
+    cell = config.model.cells[0]
+
+    def foreseen(config, now, mode="auto"):
+        return expects_reuse(config, store.registry, KEY, cell, "close", now, mode)
+
+    assert not foreseen(config, NOW)  # nothing registered yet
+    _, first = _run(store, builtin_cells, config, make_candles(300))
+    assert first.trained
+    later = NOW + pd.Timedelta(hours=5)
+    assert foreseen(config, later)
+    _, young = _run(store, builtin_cells, config, make_candles(305), later)
+    assert not young.trained
+    assert not foreseen(config, later, "train")
+    assert foreseen(config, NOW + pd.Timedelta(hours=30), "forecast")
+    assert not foreseen(config, NOW + pd.Timedelta(hours=30))  # older than 24 h
+    _, old = _run(store, builtin_cells, config, make_candles(330), NOW + pd.Timedelta(hours=30))
+    assert old.trained
+    changed = tiny_config(
+        model={"cells": [{"name": "gru", "units": 6}]},
+        training={"retrain": "every"},
+        storage={"data_home": str(tmp_path)},
+    )
+    assert not expects_reuse(
+        changed, store.registry, KEY, changed.model.cells[0], "close", later, "forecast"
+    )
+    assert not expects_reuse(config, store.registry, KEY, cell, "volume", later, "forecast")
