@@ -175,6 +175,8 @@ def child(spec: dict[str, Any]) -> None:
         "startup_seconds": imported - started,
         "models_trained": trained() - before,
         "cores": available_cores(),
+        "task_runner": config.orchestration.task_runner,
+        "dask_address": config.orchestration.dask_address,
         "stages": stage_spans(state.state_details.flow_run_id),
     }
     if spec.get("warm"):
@@ -450,9 +452,11 @@ def served_run(
     os.environ.update(env)  # the workers report their task runs to the bench's Prefect server
     try:
         with warm_workers(build_config(config)) as served:
-            address = served.orchestration.dask_address
-            spec = {"config": config | {"orchestration": {"dask_address": address}}}
-            spec["mode"] = "forecast"
+            orchestration = served.orchestration.model_dump(mode="json", exclude_unset=True)
+            spec: dict[str, Any] = {
+                "config": config | {"orchestration": orchestration},  # dask, at the address
+                "mode": "forecast",
+            }
             sandbox.release(1)
             first = run_child(spec, env, args.timeout)
             sandbox.release(1)
@@ -465,6 +469,11 @@ def served_run(
             run = run_child(spec, env, args.timeout)
             peaks = [w.close() for w in workers]
             run["requests"] = requests_between(before, dict(sandbox.requests))
+            if (run["task_runner"], run["dask_address"]) != (
+                "dask",
+                served.orchestration.dask_address,
+            ):
+                raise RuntimeError(f"the served run did not use the warm workers: {run}")
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -37,7 +37,9 @@ def serve(
         bool,
         typer.Option(
             help="Keep TensorFlow and the loaded models warm between runs in long-lived Dask "
-            "workers beside this process (unless the configuration names a Dask cluster)."
+            "workers beside this process (unless the configuration names a Dask cluster). They "
+            "train in parallel; on a machine of a few cores, --no-warm runs forecast-only runs "
+            "faster (docs/operations.md, Served runs)."
         ),
     ] = True,
 ) -> None:
