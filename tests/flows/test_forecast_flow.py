@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -144,27 +142,6 @@ def test_a_failing_series_does_not_fail_the_others(prefect_harness, tmp_path, ca
     assert "high" in summary["series"]["csv:BAD/USDT:1h"]["error"]  # names missing columns
 
 
-def _task_names(state, family: str, count: int) -> list[str]:
-    """The names of a flow run's task runs (their families: "network", "networks", ...), once
-    `count` of `family` are recorded and the list has stopped growing: the server records task
-    runs from their events, a moment after the flow has finished."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
-    seen: list[str] = []
-    with get_client(sync_client=True) as client:
-        for _ in range(120):
-            names = sorted(
-                r.name.rsplit("-", 1)[0] for r in client.read_task_runs(flow_run_filter=run)
-            )
-            if names == seen and names.count(family) >= count:
-                break
-            seen = names
-            time.sleep(0.5)
-    return seen
-
-
 def test_reused_networks_of_a_series_run_as_one_task_and_publish_the_same(
     prefect_harness, tmp_path, candles_csv, monkeypatch
 ):
@@ -174,25 +151,33 @@ def test_reused_networks_of_a_series_run_as_one_task_and_publish_the_same(
     from candlecast.core.errors import ModelError
     from candlecast.flows import stages, tasks
 
+    routed: list[list[str]] = []  # per run: how each network was submitted
+    submit = stages.submit_networks
+
+    def recording(run, key, prepared):
+        networks = submit(run, key, prepared)
+        routed.append(
+            ["shared" if isinstance(v, stages.Share) else "own" for v in networks.values()]
+        )
+        return networks
+
+    monkeypatch.setattr(stages, "submit_networks", recording)
     config = _config(tmp_path, candles_csv, anomalies={"enabled": False})
     latest = tmp_path / "home" / "outputs" / "latest" / "csv_BTC-USDT_1h" / "forecasts.csv"
     trained = forecast_flow(config=config, mode="train", return_state=True)
     assert trained.result()["status"] == "ok"
-    names = _task_names(trained, "network", 4)
-    assert names.count("network") == 4 and "networks" not in names
+    assert routed[-1] == ["own"] * 4
 
     grouped = forecast_flow(config=config, mode="forecast", return_state=True)
     assert grouped.result()["status"] == "ok"
-    names = _task_names(grouped, "networks", 1)
-    assert names.count("networks") == 1 and "network" not in names
+    assert routed[-1] == ["shared"] * 4
     one_task = pd.read_csv(latest)
 
     with monkeypatch.context() as patch:
         patch.setattr(stages, "expects_reuse", lambda *args: False)
         apart = forecast_flow(config=config, mode="forecast", return_state=True)
     assert apart.result()["status"] == "ok"
-    names = _task_names(apart, "network", 4)
-    assert names.count("network") == 4 and "networks" not in names
+    assert routed[-1] == ["own"] * 4
     same = [c for c in one_task.columns if c not in ("run_id", "issued_at")]  # the run's own
     pd.testing.assert_frame_equal(pd.read_csv(latest)[same], one_task[same])
 
