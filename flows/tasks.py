@@ -143,7 +143,24 @@ def train_network(
 ) -> tuple[Candidate, ModelOutcome]:
     """Backtest one cell on one target of a series (training or reusing its model), and
     forecast."""
-    return _network(config, plan, prepared, target, cell, now, mode)
+    size_tensorflow(config)
+    store = open_store(config.storage.resolved_database_url)
+    stage = f"{target}/{cell.id}"
+    progress.emit(str(prepared.key), stage, "training / backtesting")
+    with training_deadline(config.orchestration.train_timeout_s):
+        candidate, outcome = network_candidate(
+            prepared,
+            target,
+            cell,
+            get_host().get("cells"),
+            config,
+            store.registry,
+            plan.folds,
+            now,
+            mode,
+        )
+    progress.emit(str(prepared.key), stage, outcome.note or "done")
+    return candidate, outcome
 
 
 @task(name="networks", cache_policy=NO_CACHE)
@@ -164,39 +181,12 @@ def reuse_networks(
     done: dict[tuple[str, str], tuple[Candidate, ModelOutcome] | str] = {}
     for target, cell in cells:
         try:
-            done[(target, cell.id)] = _network(config, plan, prepared, target, cell, now, mode)
+            done[(target, cell.id)] = train_network.fn(
+                config, plan, prepared, target, cell, now, mode
+            )
         except Exception as exc:  # the others go on; the flow records it on this network
             done[(target, cell.id)] = error_text(exc)
     return done
-
-
-def _network(
-    config: Config,
-    plan: SeriesPlan,
-    prepared: PreparedSeries,
-    target: str,
-    cell: CellConfig,
-    now: pd.Timestamp,
-    mode: str,
-) -> tuple[Candidate, ModelOutcome]:
-    size_tensorflow(config)
-    store = open_store(config.storage.resolved_database_url)
-    stage = f"{target}/{cell.id}"
-    progress.emit(str(prepared.key), stage, "training / backtesting")
-    with training_deadline(config.orchestration.train_timeout_s):
-        candidate, outcome = network_candidate(
-            prepared,
-            target,
-            cell,
-            get_host().get("cells"),
-            config,
-            store.registry,
-            plan.folds,
-            now,
-            mode,
-        )
-    progress.emit(str(prepared.key), stage, outcome.note or "done")
-    return candidate, outcome
 
 
 @task(name="global-network", cache_policy=NO_CACHE)
