@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from candlecast.core.errors import ConfigError, StorageError
@@ -15,6 +16,7 @@ from candlecast.core.pipeline.rebuild import index_entries, results_from_store
 from candlecast.core.report import (
     IndexEntry,
     SeriesEntry,
+    charts,
     entry_from_results,
     publish_report,
     render_index,
@@ -24,7 +26,6 @@ from candlecast.core.report import (
     series_markdown,
 )
 from candlecast.core.report.assets import plotly_js
-from candlecast.core.report.charts import decomposition_figure, price_figure
 from candlecast.core.report.tables import leaderboard_table, quality_items
 from candlecast.core.results import TargetOutcome
 from candlecast.core.storage.runs import run_row
@@ -40,6 +41,17 @@ def outcome():
 @pytest.fixture(scope="module")
 def html(outcome):
     return render_run_report(make_results(series=(outcome,)))
+
+
+def price_figure(*args, **kwargs) -> go.Figure:
+    """The chart's specification, validated by plotly (an unknown or invalid property raises)
+    and as its graph objects."""
+    return go.Figure(charts.price_figure(*args, **kwargs))
+
+
+def decomposition_figure(outcome) -> go.Figure | None:
+    spec = charts.decomposition_figure(outcome)
+    return None if spec is None else go.Figure(spec)
 
 
 def _traces(figure) -> dict[str, object]:
@@ -149,6 +161,12 @@ def test_price_chart_shows_14_days_every_model_faded_and_the_champion_with_bands
         assert traces[name].opacity < 0.5 and traces[name].line.dash == "dot"
     assert figure.layout.xaxis.title.text == "time (UTC)"
     assert figure.layout.yaxis.title.text == "close (USDT)"
+    # the forecast origin: a dashed line across the plot, named
+    (line,) = figure.layout.shapes
+    assert pd.Timestamp(line.x0) == pd.Timestamp(line.x1) == _naive([outcome.origin])[0]
+    assert line.line.dash == "dash" and line.yref == "y domain"
+    assert [a.text for a in figure.layout.annotations] == ["forecast origin"]
+    assert figure.layout.template.layout.plot_bgcolor == "white"  # plotly_white, as data
 
 
 def test_flags_are_marked_on_the_price_with_kind_score_threshold_and_reason(outcome):
