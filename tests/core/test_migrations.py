@@ -70,7 +70,7 @@ def test_a_new_database_gets_every_table_at_the_head_revision(db_url):
     try:
         assert _tables(store.engine) == TABLES | {VERSION_TABLE}
         assert set(complete_metadata().tables) == TABLES
-        assert store.revision == head_revision() == "0004"
+        assert store.revision == head_revision() == "0005"
         with store.engine.connect() as conn:  # the migrated schema is what the stores declare
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
@@ -88,7 +88,7 @@ def test_create_twice_keeps_rows_and_the_revision(db_url):
         assert store.candles.count(KEY) == 30
         with store.engine.connect() as conn:
             versions = conn.execute(sa.text(f"select version_num from {VERSION_TABLE}")).all()
-        assert [v[0] for v in versions] == ["0004"]
+        assert [v[0] for v in versions] == ["0005"]
     finally:
         store.close()
 
@@ -104,7 +104,7 @@ def test_a_create_all_database_is_upgraded_in_place_keeping_its_rows(db_url):
 
     store = Store(db_url).create()
     try:
-        assert store.revision == "0004"
+        assert store.revision == "0005"
         assert store.candles.count(KEY) == 48
         assert store.candles.load(KEY)["close"].iloc[-1] == pytest.approx(
             make_candles(48)["close"].iloc[-1]
@@ -132,7 +132,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0099"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -200,7 +200,7 @@ def test_concurrent_creates_from_several_processes_all_succeed(db_url):
     for process in processes:
         process.join(timeout=120)
     outcomes = sorted(results.get(timeout=5) for _ in processes)
-    assert outcomes == ["0004"] * workers
+    assert outcomes == ["0005"] * workers
     engine = make_engine(db_url)
     try:
         assert _count(engine, VERSION_TABLE) == 1
@@ -255,7 +255,7 @@ def test_a_database_of_the_one_target_release_upgrades_keeping_its_rows(db_url):
                     ),
                     {"s": series, "r": run_id},
                 )
-        assert upgrade(engine) == head_revision() == "0004"
+        assert upgrade(engine) == head_revision() == "0005"
         with engine.connect() as conn:
             for table in ("forecasts", "forecast_intervals", "backtest_metrics"):
                 rows = conn.execute(sa.text(f"select series, target from {table}")).all()
@@ -265,5 +265,48 @@ def test_a_database_of_the_one_target_release_upgrades_keeping_its_rows(db_url):
         assert store.runs.forecasts_for("x:C/D:1h", target="volume")["value"].tolist() == [1.5]
         assert store.runs.forecasts_for("x:C/D:1h").empty  # its close was never forecast
         store.close()
+    finally:
+        engine.dispose()
+
+
+def test_a_0004_store_reads_its_champion_forecasts_through_the_0005_indexes(db_url):
+    """0005 replaces the (series, target, target_time) index of the forecasts by one with the
+    champion flag, and adds (series, issued_at): the schema is then what the stores declare,
+    and the reads of published forecasts and of the newest origin use them."""
+    engine = make_engine(db_url)
+    try:
+        assert upgrade(engine, "0004") == "0004"
+        before = {index["name"] for index in sa.inspect(engine).get_indexes("forecasts")}
+        assert "ix_forecasts_target_time" in before
+        assert upgrade(engine) == "0005"
+        after = {index["name"] for index in sa.inspect(engine).get_indexes("forecasts")}
+        assert after - before == {"ix_forecasts_champion_time", "ix_forecasts_issued_at"}
+        assert "ix_forecasts_target_time" not in after
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+            )
+            assert compare_metadata(context, complete_metadata()) == []
+        if engine.dialect.name == "sqlite":  # the planner's choice, where it can be asked
+            with engine.connect() as conn:
+                plans = {
+                    index: " ".join(
+                        str(row[-1])
+                        for row in conn.exec_driver_sql(f"explain query plan {query}").all()
+                    )
+                    for index, query in (
+                        (
+                            "ix_forecasts_champion_time",
+                            "select value from forecasts where series = 's' and target = 'close'"
+                            " and champion is 1 and target_time > '2024-01-01'",
+                        ),
+                        (
+                            "ix_forecasts_issued_at",
+                            "select max(issued_at) from forecasts where series = 's'",
+                        ),
+                    )
+                }
+            for index, plan in plans.items():
+                assert index in plan, plan
     finally:
         engine.dispose()
