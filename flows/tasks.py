@@ -253,7 +253,7 @@ def detect_anomalies(
         decomposition,
         detectors,
         since=flag_since(store.runs.last_origin(series), detectors, prepared.key.timeframe),
-        forecasts=store.runs.forecasts_for(series, since=first),
+        forecasts=store.runs.forecasts_for(series, since=first, latest=True),
         open_events=store.anomalies.open_events(series),
         target_fpr=config.anomalies.target_fpr,
         merge=config.anomalies.merge,

@@ -40,7 +40,9 @@ class DetectionContext:
     candles after `since` (all when None); the candles up to `since` are the history their
     thresholds are calibrated on. `forecasts` are previously published forecasts: columns
     `target_time`, `value`, and `lower_<level>`/`upper_<level>` pairs (e.g. `lower_95`,
-    `upper_95`), optionally `issued_at` (the newest candle the forecast was made from).
+    `upper_95`), optionally `issued_at` (the newest candle the forecast was made from). The
+    flow passes the freshest published forecast of each target time (the newest made before
+    it: `RunStore.forecasts_for(latest=True)`), not every run's forecast of it.
     """
 
     series: str

@@ -76,13 +76,15 @@ backtest_metrics = sa.Table(
 )
 
 # the recent published forecasts of a series and target (`forecasts_for(since=...)`): the
-# champion's rows only, not every model's; and the newest origin of a series (`last_origin`)
+# champion's rows only, not every model's, with each target time's issues (the freshest one,
+# `latest`, from the index alone); and the newest origin of a series (`last_origin`)
 sa.Index(
     "ix_forecasts_champion_time",
     forecasts.c.series,
     forecasts.c.target,
     forecasts.c.champion,
     forecasts.c.target_time,
+    forecasts.c.issued_at,
 )
 sa.Index("ix_forecasts_issued_at", forecasts.c.series, forecasts.c.issued_at)
 sa.Index(
@@ -110,6 +112,52 @@ def _raw(column: sa.ColumnElement) -> sa.ColumnElement:
     if isinstance(column.type, sa.DateTime):
         return sa.type_coerce(column, sa.String).label(column.name)
     return column
+
+
+# what `forecasts_for` reads: a published point's varying columns, and its bands
+_POINT_NAMES = ["model", "issued_at", "step", "target_time", "value", "family", "model_version"]
+_POINT_NAMES += ["run_id"]
+_POINT_COLUMNS = [_raw(forecasts.c[name]) for name in _POINT_NAMES]
+_BAND_NAMES = ["issued_at", "step", "level", "lower", "upper"]
+_BAND_COLUMNS = [_raw(forecast_intervals.c[name]) for name in _BAND_NAMES]
+_SAME_FORECAST = sa.and_(*(forecast_intervals.c[c] == forecasts.c[c] for c in FORECAST_KEY))
+
+
+def _frame(conn: sa.Connection, query: sa.Select, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(map(tuple, conn.execute(query)), columns=columns)
+
+
+def _freshest_rows(
+    conn: sa.Connection, where: list[Any], champion: list[Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The freshest champion forecast of each target time in `where` (made before it), and
+    their bands: one query, the bands outer-joined (a few rows per target time)."""
+    points = forecasts.c
+    freshest = sa.func.row_number().over(
+        partition_by=points.target_time, order_by=points.issued_at.desc()
+    )
+    # from the index alone (series, target, champion, target_time, issued_at); one champion
+    # per issue, so a target time and an issue name a row
+    ranked = (
+        sa.select(points.target_time, points.issued_at, freshest.label("freshness"))
+        .where(*where, points.issued_at < points.target_time)
+        .subquery()
+    )
+    chosen = forecasts.join(
+        ranked,
+        sa.and_(
+            ranked.c.target_time == points.target_time,
+            ranked.c.issued_at == points.issued_at,
+            ranked.c.freshness == 1,
+        ),
+    ).outerjoin(forecast_intervals, _SAME_FORECAST)
+    band_values = [forecast_intervals.c[name] for name in _BAND_NAMES[2:]]
+    # the window is the subquery's: repeated on the outer query, it made SQLite look the
+    # chosen rows up by the window's range instead of by their time and issue
+    query = sa.select(*_POINT_COLUMNS, *band_values).select_from(chosen).where(*champion)
+    joined = _frame(conn, query, [*_POINT_NAMES, *_BAND_NAMES[2:]])
+    levels = joined.loc[joined["level"].notna(), _BAND_NAMES]
+    return joined[_POINT_NAMES], levels.reset_index(drop=True)
 
 
 def _float(value: Any) -> float | None:
@@ -363,43 +411,43 @@ class RunStore:
             ).scalar()
 
     def forecasts_for(
-        self, series: str, since: pd.Timestamp | None = None, target: str = "close"
+        self,
+        series: str,
+        since: pd.Timestamp | None = None,
+        target: str = "close",
+        *,
+        latest: bool = False,
     ) -> pd.DataFrame:
         """Published (champion) forecasts of one target of a series with their intervals, wide
         format: target_time, issued_at, step, value, lower_<pct>, upper_<pct>. With `since`,
         only those for target times after it (a long-running store holds every hour's
-        forecasts: read the part a caller looks at).
+        forecasts: read the part a caller looks at). With `latest`, only the freshest forecast
+        of each target time made before it (what the anomaly detectors compare a candle with:
+        one row per target time instead of one per run that forecast it, 24 with hourly runs
+        and a horizon of 24).
 
         A store that has kept 90 days of hourly runs holds ~52,000 such rows per series and
-        target (and two bands each), and a run reads them for every series: the points and
-        the bands are read in two queries (a join would repeat every point once per level),
-        only the columns that vary are fetched, and the times are parsed for all rows at once
-        (the column type parses them one by one: most of the time it took)."""
-        points, bands = forecasts.c, forecast_intervals.c
-        where = [points.series == series, points.target == target, points.champion.is_(True)]
-        if since is not None:
-            where.append(points.target_time > _ts(since))
-        varying = ["model", "issued_at", "step", "target_time", "value", "family"]
-        varying += ["model_version", "run_id"]
-        point_query = sa.select(*(_raw(points[c]) for c in varying)).where(*where)
-        band_query = (
-            sa.select(_raw(bands.issued_at), bands.step, bands.level, bands.lower, bands.upper)
-            .select_from(
-                forecasts.join(
-                    forecast_intervals,
-                    sa.and_(*(bands[c] == points[c] for c in FORECAST_KEY)),
-                )
-            )
-            .where(*where)
-        )
+        target (and two bands each), and a run reads them for every series: only the columns
+        that vary are fetched, the times are parsed for all rows at once (the column type
+        parsed them one by one: most of the time it took), and a full read takes the points
+        and the bands in two queries (a join repeats every point once per level)."""
+        points = forecasts.c
+        champion = [points.series == series, points.target == target, points.champion.is_(True)]
+        where = champion + ([points.target_time > _ts(since)] if since is not None else [])
         with self.engine.connect() as conn:
-            rows = pd.DataFrame(map(tuple, conn.execute(point_query)), columns=varying)
-            if rows.empty:
-                return pd.DataFrame()
-            levels = pd.DataFrame(
-                map(tuple, conn.execute(band_query)),
-                columns=["issued_at", "step", "level", "lower", "upper"],
-            )
+            if latest:
+                rows, levels = _freshest_rows(conn, where, champion)
+            else:
+                rows = _frame(conn, sa.select(*_POINT_COLUMNS).where(*where), _POINT_NAMES)
+                levels = _frame(
+                    conn,
+                    sa.select(*_BAND_COLUMNS)
+                    .select_from(forecasts.join(forecast_intervals, _SAME_FORECAST))
+                    .where(*where),
+                    _BAND_NAMES,
+                )
+        if rows.empty:
+            return pd.DataFrame()
         for frame in (rows, levels):
             frame["issued_at"] = pd.to_datetime(frame["issued_at"], utc=True)  # naive: UTC
         rows["target_time"] = pd.to_datetime(rows["target_time"], utc=True)

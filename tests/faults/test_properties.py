@@ -422,3 +422,48 @@ def test_published_forecasts_carry_their_own_champions_bands(forecast_store):
             continue
         assert row["lower_80"] == row["value"] - 1.0 - model
         assert row["lower_95"] == row["value"] - 2.0 - model
+
+
+def test_the_freshest_published_forecast_of_each_target_time_as_the_detectors_take_it(
+    forecast_store,
+):
+    """`latest`: one row per target time, the newest issue made before it, with that issue's
+    champion and its bands (empty where none were stored): what the full read gives after the
+    detectors' own `latest_forecasts`, and no other row."""
+    from candlecast.plugins.detectors.breach import latest_forecasts
+
+    issued = [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h) for h in range(4)]
+    points, bands = [], []
+    for hour, at in enumerate(issued):
+        for model in range(3):
+            for step in (1, 2, 3):
+                row = _row(model, step, 0) | {
+                    "issued_at": at.to_pydatetime(),
+                    "target_time": (at + pd.Timedelta(hours=step)).to_pydatetime(),
+                    "champion": model == hour % 3,
+                    "value": float(100 * model + 10 * hour + step),
+                }
+                points.append(row)
+                if hour == 3 and step == 2:
+                    continue  # no bands stored for these
+                bands.append(
+                    {key: row[key] for key in FORECAST_KEY}
+                    | {"level": 0.8, "lower": row["value"] - 1.0, "upper": row["value"] + 1.0}
+                )
+    with forecast_store.engine.begin() as conn:
+        upsert_rows(conn, forecasts, points, FORECAST_KEY)
+        upsert_rows(conn, forecast_intervals, bands, INTERVAL_KEY)
+    series = "binance:BTC/USDT:1h"
+    for since in (None, issued[1]):
+        everything = forecast_store.runs.forecasts_for(series, since=since)
+        freshest = forecast_store.runs.forecasts_for(series, since=since, latest=True)
+        times = everything["target_time"]
+        assert len(freshest) == times.nunique() < len(everything)
+        newest = everything.groupby("target_time")["issued_at"].transform("max")
+        expected = everything[everything["issued_at"] == newest].reset_index(drop=True)
+        pd.testing.assert_frame_equal(freshest, expected)
+        pd.testing.assert_frame_equal(latest_forecasts(freshest), latest_forecasts(everything))
+    # the newest issue (hour 3) is the freshest of target times 4, 5 and 6; its step 2 has no bands
+    row = freshest.set_index("target_time").loc[issued[3] + pd.Timedelta(hours=2)]
+    assert row["issued_at"] == issued[3] and row["model"] == "m0" and np.isnan(row["lower_80"])
+    assert forecast_store.runs.forecasts_for("nowhere:X/Y:1h", latest=True).empty

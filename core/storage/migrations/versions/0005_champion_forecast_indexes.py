@@ -5,7 +5,8 @@ of their window, and the anomaly step the newest origin a run forecast a series 
 `ix_forecasts_target_time` (series, target, target_time) reached every model's rows of the
 window and looked each up to keep the champion's: a store with 90 days of hourly runs of ten
 models read ~520,000 rows per series and target to return ~52,000. It is replaced by
-(series, target, champion, target_time). `last_origin` (the newest `issued_at` of a series)
+(series, target, champion, target_time, issued_at), which also picks the freshest forecast of
+each target time (the anomaly step's read) from the index alone. `last_origin` (the newest `issued_at` of a series)
 scanned every forecast of the series; (series, issued_at) answers it from the index.
 
 Revision ID: 0005
@@ -26,7 +27,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 ADDED = {
-    "ix_forecasts_champion_time": ["series", "target", "champion", "target_time"],
+    "ix_forecasts_champion_time": ["series", "target", "champion", "target_time", "issued_at"],
     "ix_forecasts_issued_at": ["series", "issued_at"],
 }
 REPLACED = ("ix_forecasts_target_time", ["series", "target", "target_time"])
