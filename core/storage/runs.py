@@ -115,8 +115,16 @@ def _raw(column: sa.ColumnElement) -> sa.ColumnElement:
 
 
 # what `forecasts_for` reads: a published point's varying columns, and its bands
-_POINT_NAMES = ["model", "issued_at", "step", "target_time", "value", "family", "model_version"]
-_POINT_NAMES += ["run_id"]
+_POINT_NAMES = [
+    "model",
+    "issued_at",
+    "step",
+    "target_time",
+    "value",
+    "family",
+    "model_version",
+    "run_id",
+]
 _POINT_COLUMNS = [_raw(forecasts.c[name]) for name in _POINT_NAMES]
 _BAND_NAMES = ["issued_at", "step", "level", "lower", "upper"]
 _BAND_COLUMNS = [_raw(forecast_intervals.c[name]) for name in _BAND_NAMES]
