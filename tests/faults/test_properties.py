@@ -385,15 +385,15 @@ def test_published_forecasts_since_a_time_keep_their_intervals(forecast_store):
     assert (recent["upper_80"] - recent["lower_80"] == 2.0).all()
 
 
-def test_published_forecasts_carry_their_own_champions_bands(forecast_store):
-    """Every model's forecasts and bands are stored; a reader gets the champion of each issue
-    (which model that is changes between issues) with that model's bands at every level, never
-    another model's, and a champion row without bands keeps its point with empty bands."""
+def _rotating_champions(store: Store, steps: tuple[int, ...]) -> list[pd.Timestamp]:
+    """Four hourly issues of three models (m0, m1, m2) for `steps`, the champion rotating
+    (issue h: m{h % 3}), every model's bands at 80 % and 95 % (lower = value - 1 or 2 - model)
+    except the last issue's step 2, which has none. Returns the issue times."""
     issued = [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h) for h in range(4)]
     points, bands = [], []
     for hour, at in enumerate(issued):
         for model in range(3):
-            for step in (1, 2):
+            for step in steps:
                 row = _row(model, step, 0) | {
                     "issued_at": at.to_pydatetime(),
                     "target_time": (at + pd.Timedelta(hours=step)).to_pydatetime(),
@@ -408,9 +408,17 @@ def test_published_forecasts_carry_their_own_champions_bands(forecast_store):
                         {key: row[key] for key in FORECAST_KEY}
                         | {"level": level, "lower": row["value"] - width - model, "upper": 0.0}
                     )
-    with forecast_store.engine.begin() as conn:
+    with store.engine.begin() as conn:
         upsert_rows(conn, forecasts, points, FORECAST_KEY)
         upsert_rows(conn, forecast_intervals, bands, INTERVAL_KEY)
+    return issued
+
+
+def test_published_forecasts_carry_their_own_champions_bands(forecast_store):
+    """Every model's forecasts and bands are stored; a reader gets the champion of each issue
+    (which model that is changes between issues) with that model's bands at every level, never
+    another model's, and a champion row without bands keeps its point with empty bands."""
+    _rotating_champions(forecast_store, steps=(1, 2))
     got = forecast_store.runs.forecasts_for("binance:BTC/USDT:1h")
     assert len(got) == 8 and got["champion"].all()
     assert list(got.columns[-4:]) == ["lower_80", "upper_80", "lower_95", "upper_95"]
@@ -432,27 +440,7 @@ def test_the_freshest_published_forecast_of_each_target_time_as_the_detectors_ta
     detectors' own `latest_forecasts`, and no other row."""
     from candlecast.plugins.detectors.breach import latest_forecasts
 
-    issued = [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h) for h in range(4)]
-    points, bands = [], []
-    for hour, at in enumerate(issued):
-        for model in range(3):
-            for step in (1, 2, 3):
-                row = _row(model, step, 0) | {
-                    "issued_at": at.to_pydatetime(),
-                    "target_time": (at + pd.Timedelta(hours=step)).to_pydatetime(),
-                    "champion": model == hour % 3,
-                    "value": float(100 * model + 10 * hour + step),
-                }
-                points.append(row)
-                if hour == 3 and step == 2:
-                    continue  # no bands stored for these
-                bands.append(
-                    {key: row[key] for key in FORECAST_KEY}
-                    | {"level": 0.8, "lower": row["value"] - 1.0, "upper": row["value"] + 1.0}
-                )
-    with forecast_store.engine.begin() as conn:
-        upsert_rows(conn, forecasts, points, FORECAST_KEY)
-        upsert_rows(conn, forecast_intervals, bands, INTERVAL_KEY)
+    issued = _rotating_champions(forecast_store, steps=(1, 2, 3))
     series = "binance:BTC/USDT:1h"
     for since in (None, issued[1]):
         everything = forecast_store.runs.forecasts_for(series, since=since)
